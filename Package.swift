@@ -1,0 +1,96 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Settings shared by every target. `InternalImportsByDefault` is left off on purpose: our
+/// targets talk to each other through `package` declarations, and the `package import`
+/// annotations it would demand on every file bought nothing for an application.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "ingest",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ingest", targets: ["ingest"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    ],
+    targets: [
+        // zlib from the system (zlib1g-dev): gunzip for `ingest chunk file.json.gz`.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Pure, no I/O: the WordPiece tokenizer of all-MiniLM-L6-v2 with its vocabulary compiled in.
+        .target(name: "IngestTokenizer", swiftSettings: swiftSettings),
+        // Pure, no I/O: the DoclingDocument model and the structure- and token-aware chunker.
+        .target(name: "IngestChunking", dependencies: ["IngestTokenizer", "CZlib"], swiftSettings: swiftSettings),
+
+        // Shared foundations of the pipeline: errors, JSON values, retry policy, the seams
+        // (DocumentConverter, Embedder, ChunkIndex) and the HTTP plumbing the clients share.
+        .target(
+            name: "IngestKit",
+            dependencies: [
+                "IngestChunking",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // One target per remote system, so each client builds and tests on its own.
+        .target(name: "IngestDocling", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
+        .target(name: "IngestEmbeddings", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
+        .target(name: "IngestOpenSearch", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
+
+        // The pipeline: configuration, document sources, generations and ids, the run and its report.
+        .target(
+            name: "IngestCore",
+            dependencies: ["IngestKit", "IngestDocling", "IngestEmbeddings", "IngestOpenSearch"],
+            swiftSettings: swiftSettings
+        ),
+        // The Stepflow component server (JSON-RPC over HTTP, SSE callbacks), health and metrics.
+        .target(
+            name: "IngestServer",
+            dependencies: [
+                "IngestCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The one binary: argument parsing and wiring only.
+        .executableTarget(
+            name: "ingest",
+            dependencies: [
+                "IngestCore",
+                "IngestServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "IngestTokenizerTests", dependencies: ["IngestTokenizer"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestChunkingTests", dependencies: ["IngestChunking"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestKitTests", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IngestClientsTests",
+            dependencies: ["IngestDocling", "IngestEmbeddings", "IngestOpenSearch"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IngestServerTests",
+            dependencies: ["IngestServer", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

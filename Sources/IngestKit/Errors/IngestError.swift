@@ -1,0 +1,93 @@
+/// A failure a user can meet, with a machine-readable reason and a message a person can act on.
+///
+/// Modelled on AsyncHTTPClient's `HTTPClientError`: a struct with an extensible `Reason`, so new
+/// reasons are not a breaking change. The message always says what failed, for which file or
+/// field, and what to do. It never carries secrets (URLs are passed through ``redactingCredentials(_:)``).
+package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Why a document (or the whole run) failed. The raw values are the `reason` strings of the
+    /// report and of JSON-RPC error data; they are part of the public contract (README).
+    package struct Reason: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+        package var rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
+        package var description: String { rawValue }
+
+        /// The file could not be read (missing, permission, not a regular file).
+        package static let unreadable = Reason(rawValue: "unreadable")
+        /// Docling does not convert this type of file (`skipped` in a directory walk).
+        package static let unsupportedFormat = Reason(rawValue: "unsupported_format")
+        /// Over a configured size or page limit.
+        package static let tooLarge = Reason(rawValue: "too_large")
+        /// Docling could not parse the document (corrupt, truncated, backend failure).
+        package static let parseFailed = Reason(rawValue: "parse_failed")
+        /// Docling did not finish the document within DOCLING_TIMEOUT_SECONDS.
+        package static let parseTimeout = Reason(rawValue: "parse_timeout")
+        /// The document converted but holds no text to index.
+        package static let emptyDocument = Reason(rawValue: "empty_document")
+        /// The embeddings service failed (after retries) or answered something unusable.
+        package static let embedFailed = Reason(rawValue: "embed_failed")
+        /// The embeddings service rejected an input permanently (e.g. too long).
+        package static let embedRejected = Reason(rawValue: "embed_rejected")
+        /// OpenSearch rejected chunks permanently (mapping errors, …).
+        package static let indexRejected = Reason(rawValue: "index_rejected")
+        /// A service refused our credentials (401/403).
+        package static let authFailed = Reason(rawValue: "auth_failed")
+        /// The embedding dimension does not match the index's vector field.
+        package static let dimensionMismatch = Reason(rawValue: "dimension_mismatch")
+        /// A required service could not be reached (connection refused, DNS, TLS).
+        package static let serviceUnavailable = Reason(rawValue: "service_unavailable")
+        /// A setting is missing or invalid.
+        package static let configuration = Reason(rawValue: "configuration")
+        /// Input that is not acceptable (bad shape, path outside the allowed roots, …).
+        package static let invalidInput = Reason(rawValue: "invalid_input")
+        /// The run was interrupted (Ctrl-C, shutdown, client went away, deadline).
+        package static let cancelled = Reason(rawValue: "cancelled")
+        /// Anything else; a bug if seen.
+        package static let internalError = Reason(rawValue: "internal")
+    }
+
+    package var reason: Reason
+    package var message: String
+    /// Whether trying the same operation again later may succeed (transient fault).
+    package var isTransient: Bool
+    /// A delay the server asked for (`Retry-After`), honoured by ``withRetries(_:clock:operation:)``.
+    package var retryAfter: Duration?
+    /// For batch operations: the position of the input the error is about (e.g. the one text an
+    /// embeddings service refused as too long), so the caller can re-split just that one.
+    package var itemIndex: Int?
+
+    package init(_ reason: Reason, _ message: String, transient: Bool = false, retryAfter: Duration? = nil, itemIndex: Int? = nil) {
+        self.reason = reason
+        self.message = message
+        self.isTransient = transient
+        self.retryAfter = retryAfter
+        self.itemIndex = itemIndex
+    }
+
+    package var description: String { "\(reason.rawValue): \(message)" }
+
+    /// Errors that stop a whole run rather than one document (exit status 2).
+    package var isFatalForRun: Bool {
+        [.authFailed, .dimensionMismatch, .serviceUnavailable, .configuration].contains(reason)
+    }
+}
+
+/// Replaces the `user:password@` part of URLs in `text` with `***@`, so messages and logs never
+/// carry credentials.
+package func redactingCredentials(_ text: String) -> String {
+    var out = ""
+    out.reserveCapacity(text.count)
+    var rest = Substring(text)
+    while let schemeRange = rest.range(of: "://") {
+        out += rest[..<schemeRange.upperBound]
+        rest = rest[schemeRange.upperBound...]
+        // Authority ends at the first '/', '?', '#' or whitespace.
+        let end = rest.firstIndex(where: { "/?# \n\t\"'".contains($0) }) ?? rest.endIndex
+        let authority = rest[..<end]
+        if let at = authority.lastIndex(of: "@") {
+            out += "***@"
+            rest = rest[rest.index(after: at)...]
+        }
+    }
+    out += rest
+    return out
+}

@@ -1,0 +1,57 @@
+import Foundation
+import IngestChunking
+
+/// A document to convert: its bytes and the name whose extension tells Docling its type.
+package struct SourceDocument: Sendable {
+    /// The identity of what was ingested: a file's real path, a URL, or the name given for inline content.
+    package var source: String
+    /// The file name sent to Docling (its extension selects the backend).
+    package var filename: String
+    package var bytes: Data
+    /// A MIME type when the caller knows one (otherwise derived from the extension).
+    package var mimetype: String?
+
+    package init(source: String, filename: String, bytes: Data, mimetype: String? = nil) {
+        self.source = source
+        self.filename = filename
+        self.bytes = bytes
+        self.mimetype = mimetype
+    }
+}
+
+/// What Docling made of a document.
+package struct ConvertedDocument: Sendable {
+    package enum Status: String, Sendable { case success, partialSuccess = "partial_success" }
+
+    package var document: DoclingDocument
+    /// Docling's Markdown export, when it was asked for (used when the JSON holds no text).
+    package var markdown: String?
+    package var status: Status
+    /// Docling's own errors on a partial success, as human-readable lines for the report.
+    package var warnings: [String]
+    /// Seconds Docling says it spent (`processing_time`).
+    package var processingTime: Double?
+
+    package init(document: DoclingDocument, markdown: String? = nil, status: Status = .success, warnings: [String] = [], processingTime: Double? = nil) {
+        self.document = document
+        self.markdown = markdown
+        self.status = status
+        self.warnings = warnings
+        self.processingTime = processingTime
+    }
+}
+
+/// Turns a document's bytes into a DoclingDocument (Docling Serve in production, fakes in tests).
+package protocol DocumentConverter: Sendable {
+    /// Converts one document.
+    /// - Parameters:
+    ///   - document: the bytes and file name.
+    ///   - options: Docling convert options merged over the converter's defaults; the converter
+    ///     forces the output formats it needs.
+    /// - Throws: ``IngestError`` with reason `unsupported_format`, `parse_failed`, `parse_timeout`,
+    ///   `too_large`, `auth_failed`, `service_unavailable`, …; `isTransient` when a retry may help.
+    func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument
+
+    /// Checks the service answers (for `ingest doctor` and `/health`); throws ``IngestError``.
+    func checkHealth() async throws
+}
