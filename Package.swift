@@ -51,7 +51,11 @@ let package = Package(
         // The pipeline: configuration, document sources, generations and ids, the run and its report.
         .target(
             name: "IngestCore",
-            dependencies: ["IngestKit", "IngestDocling", "IngestEmbeddings", "IngestOpenSearch"],
+            dependencies: [
+                "IngestKit", "IngestDocling", "IngestEmbeddings", "IngestOpenSearch",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The Stepflow component server (JSON-RPC over HTTP, SSE callbacks), health and metrics.
@@ -72,6 +76,8 @@ let package = Package(
                 "IngestCore",
                 "IngestServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -85,7 +91,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestServerTests",
             dependencies: ["IngestServer", .product(name: "HummingbirdTesting", package: "hummingbird")],

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A failure a user can meet, with a machine-readable reason and a message a person can act on.
 ///
 /// Modelled on AsyncHTTPClient's `HTTPClientError`: a struct with an extensible `Reason`, so new

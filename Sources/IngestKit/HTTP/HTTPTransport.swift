@@ -74,7 +74,7 @@ package struct AsyncHTTPTransport: HTTPTransport {
         req.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { req.headers.add(name: name, value: value) }
         if let body = request.body {
-            req.body = .bytes(ByteBuffer(data: body))
+            req.body = .bytes(ByteBuffer(bytes: body))
         }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let deadline = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
