@@ -1,0 +1,64 @@
+import Foundation
+import IngestKit
+
+/// What the pipeline itself needs (the clients have their own configuration structs).
+/// The same values drive the CLI and the worker, so both produce identical chunks and ids.
+package struct PipelineSettings: Sendable {
+    /// OPENSEARCH_INDEX / `--index`.
+    package var index: String = "documents"
+    /// INGEST_MAX_TOKENS / `--max-tokens`: the chunk budget, [CLS]/[SEP] included.
+    package var maxTokens: Int = 256
+    /// INGEST_CONCURRENCY / `--concurrency`: documents in flight in a batch.
+    package var concurrency: Int = 4
+    /// DOCLING_CONVERT_OPTIONS, overridden by `--docling-option` (CLI) or `options.docling` (worker).
+    package var doclingOptions: [String: JSONValue] = [:]
+    /// EMBEDDING_MODEL: recorded verbatim in `embedding_model`; names the vector field.
+    package var embeddingModel: String = "text-embedding-3-small"
+    /// `--owner` / worker input.
+    package var owner: String?
+    /// INGEST_ALLOWED_ROOTS: when non-nil, local paths must resolve under one of these
+    /// directories (the worker); nil means any readable path (the CLI, run by the file's owner).
+    package var allowedRoots: [String]?
+    /// INGEST_URL_ALLOW_HOSTS: host names allowed even when they resolve to private addresses.
+    package var urlAllowHosts: Set<String> = []
+    /// INGEST_MAX_FILE_BYTES: larger inputs fail with `too_large` before anything is uploaded.
+    package var maxFileBytes: Int = 100 << 20
+    /// INGEST_URL_TIMEOUT_SECONDS: bound on downloading one URL.
+    package var urlTimeout: Duration = .seconds(120)
+
+    package init() {}
+
+    /// Reads the pipeline's variables. `forWorker` turns on the allowed-roots rule (none allowed
+    /// until INGEST_ALLOWED_ROOTS names some).
+    package static func fromEnvironment(_ env: Environment, forWorker: Bool) throws -> PipelineSettings {
+        var s = PipelineSettings()
+        s.index = env.string("OPENSEARCH_INDEX", default: s.index)
+        s.maxTokens = try env.int("INGEST_MAX_TOKENS", default: s.maxTokens, range: 16...8192)
+        s.concurrency = try env.int("INGEST_CONCURRENCY", default: s.concurrency, range: 1...256)
+        s.doclingOptions = try env.jsonObject("DOCLING_CONVERT_OPTIONS")
+        s.embeddingModel = env.string("EMBEDDING_MODEL", default: s.embeddingModel)
+        s.urlAllowHosts = Set(env.list("INGEST_URL_ALLOW_HOSTS", separator: ",").map { $0.lowercased() })
+        s.maxFileBytes = try env.int("INGEST_MAX_FILE_BYTES", default: s.maxFileBytes, range: 1...(1 << 40))
+        s.urlTimeout = try env.seconds("INGEST_URL_TIMEOUT_SECONDS", default: 120)
+        if forWorker {
+            s.allowedRoots = env.list("INGEST_ALLOWED_ROOTS", separator: ":").map { PathRules.canonical($0) }
+        }
+        try s.validateIndexName()
+        return s
+    }
+
+    /// OpenSearch index names: lowercase, no spaces or `\/*?"<>|,#:`, not starting with `-_+`.
+    package func validateIndexName() throws {
+        try Self.validateIndexName(index)
+    }
+
+    package static func validateIndexName(_ name: String) throws {
+        let forbidden = Set(" \\/*?\"<>|,#:")
+        guard !name.isEmpty, name.utf8.count <= 255, name == name.lowercased(),
+              !name.contains(where: { forbidden.contains($0) }),
+              let first = name.first, !"-_+".contains(first), name != ".", name != ".."
+        else {
+            throw IngestError(.configuration, "index name '\(name)' is not valid for OpenSearch: use lowercase letters, digits, '-' or '_' (set OPENSEARCH_INDEX or --index)")
+        }
+    }
+}

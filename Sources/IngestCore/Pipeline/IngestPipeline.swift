@@ -1,0 +1,311 @@
+import Foundation
+import IngestChunking
+import IngestKit
+import IngestTokenizer
+import Logging
+
+/// The one code path from a document to searchable chunks, shared by the CLI and the worker:
+///
+/// 1. read: resolve the input (path under the allowed roots, guarded URL, inline bytes),
+///    hash the bytes (`document_id`) and derive the `generation`;
+/// 2. skip: a source whose stored chunks carry this generation and are all there is `unchanged`
+///    (no Docling call, no embedding call);
+/// 3. convert (Docling) → 4. chunk → 5. embed → 6. index (`_bulk`, last request `refresh=wait_for`);
+/// 7. swap: delete the source's chunks of other generations, so exactly one generation remains.
+///    The new generation is written completely before the old one goes: a document is never
+///    left with zero chunks.
+package struct IngestPipeline: DocumentIngesting {
+    package var converter: any DocumentConverter
+    package var embedder: any Embedder
+    package var index: any ChunkIndex
+    package var tokenizer: any Tokenizer
+    package var settings: PipelineSettings
+    package var fetcher: URLFetcher?
+    package var logger: Logger
+    /// Names shown in `checkDependencies` (URLs already redacted).
+    package var endpoints: Endpoints
+    let prepared = PreparedIndexes()
+
+    /// Where the services live, for messages and health details.
+    package struct Endpoints: Sendable {
+        package var docling: String
+        package var embeddings: String
+        package var opensearch: String
+        package init(docling: String, embeddings: String, opensearch: String) {
+            self.docling = docling; self.embeddings = embeddings; self.opensearch = opensearch
+        }
+    }
+
+    package init(converter: any DocumentConverter, embedder: any Embedder, index: any ChunkIndex, tokenizer: any Tokenizer, settings: PipelineSettings, fetcher: URLFetcher? = nil, endpoints: Endpoints, logger: Logger) {
+        self.converter = converter
+        self.embedder = embedder
+        self.index = index
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.fetcher = fetcher
+        self.endpoints = endpoints
+        self.logger = logger
+    }
+
+    package var vectorField: String { IndexNaming.vectorField(forModel: embedder.model) }
+
+    // MARK: - DocumentIngesting
+
+    package func ingest(_ request: IngestRequest) async throws -> DocumentOutcome {
+        let loaded = try await load(request)
+        return await ingest(loaded, request: request)
+    }
+
+    package func checkDependencies() async -> [DependencyStatus] {
+        async let docling = status("docling", endpoints.docling) { try await converter.checkHealth() }
+        async let search = status("opensearch", endpoints.opensearch) { try await index.checkHealth() }
+        // The embedder is not probed here: a probe is an embedding call, and health checks run
+        // every few seconds. Its failures show in the documents that need it.
+        let embeddings = DependencyStatus(name: "embeddings", url: endpoints.embeddings, ok: true, message: "not probed (checked on first use; `ingest doctor` probes it)")
+        return await [docling, search, embeddings]
+    }
+
+    /// Probes the embeddings endpoint too (one embedding call): for `ingest doctor`.
+    package func checkEmbedder() async -> DependencyStatus {
+        await status("embeddings", endpoints.embeddings) {
+            let dimension = try await embedder.probeDimension()
+            return "model \(embedder.model), \(dimension) dimensions"
+        }
+    }
+
+    private func status(_ name: String, _ url: String, _ check: () async throws -> Void) async -> DependencyStatus {
+        await status(name, url) { try await check(); return "ok" }
+    }
+
+    private func status(_ name: String, _ url: String, _ check: () async throws -> String) async -> DependencyStatus {
+        do {
+            return DependencyStatus(name: name, url: url, ok: true, message: try await check())
+        } catch let error as IngestError {
+            return DependencyStatus(name: name, url: url, ok: false, message: error.description)
+        } catch {
+            return DependencyStatus(name: name, url: url, ok: false, message: redactingCredentials("\(error)"))
+        }
+    }
+
+    // MARK: - Loading
+
+    /// Resolves the input to bytes and identity. Throws `IngestError` for bad requests and
+    /// unreadable inputs (the caller turns the latter into a failed outcome).
+    package func load(_ request: IngestRequest) async throws -> LoadedDocument {
+        switch request.input {
+        case .path(let path):
+            let canonical = try PathRules.checkAllowed(path, roots: settings.allowedRoots)
+            let bytes = try DocumentReader.read(canonical, displayPath: path, maxBytes: settings.maxFileBytes)
+            let filename = request.filename ?? (canonical as NSString).lastPathComponent
+            return LoadedDocument(source: canonical, filename: filename, bytes: bytes, mimetype: request.mimetype)
+        case .url(let url):
+            guard let fetcher else {
+                throw IngestError(.invalidInput, "URL sources are not enabled in this process: \(redactingCredentials(url))")
+            }
+            let fetched = try await fetcher.fetch(url, maxBytes: settings.maxFileBytes, allowHosts: settings.urlAllowHosts, timeout: settings.urlTimeout)
+            let filename = request.filename ?? fetched.filename
+            return LoadedDocument(source: request.source ?? redactingCredentials(url), filename: filename, bytes: fetched.bytes, mimetype: request.mimetype ?? fetched.mimetype)
+        case .inline(let filename, let bytes):
+            let name = request.filename ?? filename
+            guard !name.isEmpty else {
+                throw IngestError(.invalidInput, "inline content needs a `filename` whose extension tells Docling its type (e.g. report.pdf)")
+            }
+            guard bytes.count <= settings.maxFileBytes else {
+                throw IngestError(.tooLarge, "\(name) has \(bytes.count) bytes, over INGEST_MAX_FILE_BYTES (\(settings.maxFileBytes))")
+            }
+            return LoadedDocument(source: request.source ?? name, filename: name, bytes: bytes, mimetype: request.mimetype)
+        }
+    }
+
+    // MARK: - The pipeline for one loaded document
+
+    package func identity(for loaded: LoadedDocument, request: IngestRequest) -> DocumentIdentity {
+        DocumentIdentity(source: loaded.source, documentID: SHA256.hex(loaded.bytes), settings: generationSettings(for: request))
+    }
+
+    package func generationSettings(for request: IngestRequest) -> GenerationSettings {
+        GenerationSettings(
+            tokenizer: tokenizer.name,
+            maxTokens: request.maxTokens ?? settings.maxTokens,
+            doclingOptions: mergedDoclingOptions(request),
+            embeddingModel: embedder.model
+        )
+    }
+
+    package func mergedDoclingOptions(_ request: IngestRequest) -> [String: JSONValue] {
+        settings.doclingOptions.merging(request.doclingOptions) { _, requestValue in requestValue }
+    }
+
+    package func ingest(_ loaded: LoadedDocument, request: IngestRequest) async -> DocumentOutcome {
+        let indexName = request.index ?? settings.index
+        let id = identity(for: loaded, request: request)
+        var outcome = DocumentOutcome(source: loaded.source, documentID: id.documentID, filename: loaded.filename, status: .failed, index: indexName)
+        var timings = DocumentOutcome.Timings()
+        let clock = ContinuousClock()
+        do {
+            try PipelineSettings.validateIndexName(indexName)
+            // 2. unchanged?
+            let stored = try await index.storedSource(index: indexName, source: loaded.source)
+            if let current = stored.generations.first(where: { $0.generation == id.generation }), current.isComplete {
+                if stored.generations.count > 1 {
+                    // A previous run wrote this generation but died before the swap: finish it.
+                    _ = try await index.deleteChunks(index: indexName, source: loaded.source, keepGeneration: id.generation)
+                }
+                outcome.status = .unchanged
+                outcome.chunks = current.chunkCount
+                return outcome
+            }
+
+            // 3. convert
+            var start = clock.now
+            let converted = try await converter.convert(
+                SourceDocument(source: loaded.source, filename: loaded.filename, bytes: loaded.bytes, mimetype: loaded.mimetype),
+                options: mergedDoclingOptions(request))
+            timings.convert = (clock.now - start).seconds
+            outcome.warnings += converted.warnings.map { "docling: \($0)" }
+            if converted.status == .partialSuccess {
+                outcome.warnings.insert("docling converted the document only partially (partial_success)", at: 0)
+            }
+            outcome.pages = converted.document.pageCount
+
+            // 4. chunk (5. embed: re-chunk smaller when the service refuses a chunk as too long)
+            var budget = request.maxTokens ?? settings.maxTokens
+            var chunks: [Chunk] = []
+            var vectors: [[Float]] = []
+            var attempt = 0
+            while true {
+                start = clock.now
+                chunks = Self.chunk(converted, tokenizer: tokenizer, maxTokens: budget)
+                timings.chunk += (clock.now - start).seconds
+                guard !chunks.isEmpty else {
+                    throw IngestError(.emptyDocument, "\(loaded.filename): Docling found no text to index (a scanned PDF needs OCR: set do_ocr=true in DOCLING_CONVERT_OPTIONS where the OCR models are installed)")
+                }
+                start = clock.now
+                do {
+                    vectors = try await embedder.embed(chunks.map(\.embeddingText))
+                    timings.embed += (clock.now - start).seconds
+                    break
+                } catch let error as IngestError where error.reason == .embedRejected && attempt < 3 && budget > 32 {
+                    timings.embed += (clock.now - start).seconds
+                    attempt += 1
+                    let smaller = budget * 3 / 4
+                    outcome.warnings.append("the embeddings service refused a chunk as too long at \(budget) tokens; re-chunked at \(smaller)")
+                    budget = smaller
+                }
+            }
+            guard vectors.count == chunks.count, let dimension = vectors.first?.count, dimension > 0 else {
+                throw IngestError(.embedFailed, "the embeddings service returned \(vectors.count) vectors for \(chunks.count) chunks")
+            }
+
+            // 6. index: check the dimension before anything is written, then write everything.
+            start = clock.now
+            try await prepared.prepare(index: indexName, vectorField: vectorField, dimension: dimension, using: index)
+            let documents = Self.indexDocuments(chunks: chunks, vectors: vectors, identity: id, loaded: loaded, converted: converted, request: request, settings: settings, model: embedder.model, vectorField: vectorField)
+            try await index.write(index: indexName, documents: documents, refresh: true)
+            // 7. swap
+            _ = try await index.deleteChunks(index: indexName, source: loaded.source, keepGeneration: id.generation)
+            timings.index = (clock.now - start).seconds
+
+            outcome.status = .indexed
+            outcome.chunks = chunks.count
+            outcome.timings = timings
+            return outcome
+        } catch let error as IngestError {
+            outcome.timings = timings
+            outcome.error = .init(reason: error.reason.rawValue, message: error.message)
+            if error.reason == .unsupportedFormat { outcome.status = .skipped }
+            return outcome
+        } catch is CancellationError {
+            outcome.error = .init(reason: IngestError.Reason.cancelled.rawValue, message: "\(loaded.filename): interrupted before it finished")
+            return outcome
+        } catch {
+            outcome.error = .init(reason: IngestError.Reason.internalError.rawValue, message: redactingCredentials("\(loaded.filename): \(error)"))
+            return outcome
+        }
+    }
+
+    /// Chunks a converted document: the DoclingDocument's structure first, its Markdown export
+    /// when the structure holds no text.
+    package static func chunk(_ converted: ConvertedDocument, tokenizer: any Tokenizer, maxTokens: Int) -> [Chunk] {
+        let chunker = DocumentChunker(tokenizer: tokenizer, options: ChunkerOptions(maxTokens: maxTokens))
+        let chunks = chunker.chunks(for: converted.document)
+        if chunks.isEmpty, let markdown = converted.markdown, !markdown.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            return chunker.chunks(forMarkdown: markdown)
+        }
+        return chunks
+    }
+
+    /// The `_source` of every chunk (README, "Index schema").
+    package static func indexDocuments(chunks: [Chunk], vectors: [[Float]], identity: DocumentIdentity, loaded: LoadedDocument, converted: ConvertedDocument, request: IngestRequest, settings: PipelineSettings, model: String, vectorField: String) -> [IndexDocument] {
+        let now = ISO8601DateFormatter().string(from: Date())
+        let mimetype = loaded.mimetype ?? converted.document.mimetype ?? MimeTypes.forFilename(loaded.filename)
+        let owner = request.owner ?? settings.owner
+        var common: [String: JSONValue] = [
+            "embedding_model": .string(model),
+            "filename": .string(loaded.filename),
+            "source": .string(identity.source),
+            "document_id": .string(identity.documentID),
+            "generation": .string(identity.generation),
+            "chunk_count": .int(chunks.count),
+            "file_size": .int(loaded.bytes.count),
+            "indexed_time": .string(now),
+        ]
+        if let mimetype { common["mimetype"] = .string(mimetype) }
+        if let owner { common["owner"] = .string(owner) }
+        if let v = request.ownerName { common["owner_name"] = .string(v) }
+        if let v = request.ownerEmail { common["owner_email"] = .string(v) }
+        if let v = request.connectorType { common["connector_type"] = .string(v) }
+        return zip(chunks, vectors).map { chunk, vector in
+            var fields = common
+            fields["text"] = .string(chunk.text)
+            fields["chunk_index"] = .int(chunk.chunkIndex)
+            fields["headings"] = .array(chunk.headings.map { .string($0) })
+            fields["pages"] = .array(chunk.pages.map { .int($0) })
+            if let first = chunk.pages.first { fields["page"] = .int(first) }
+            fields["embedding_dimensions"] = .int(vector.count)
+            fields[vectorField] = .array(vector.map { .double(Double($0)) })
+            return IndexDocument(id: identity.chunkID(chunk.chunkIndex), fields: fields)
+        }
+    }
+
+    // MARK: - Preview
+
+    /// Converts and chunks only (no embeddings, no OpenSearch): `--preview`.
+    package func preview(_ loaded: LoadedDocument, request: IngestRequest) async throws -> (DocumentIdentity, [Chunk], ConvertedDocument) {
+        let id = identity(for: loaded, request: request)
+        let converted = try await converter.convert(
+            SourceDocument(source: loaded.source, filename: loaded.filename, bytes: loaded.bytes, mimetype: loaded.mimetype),
+            options: mergedDoclingOptions(request))
+        let chunks = Self.chunk(converted, tokenizer: tokenizer, maxTokens: request.maxTokens ?? settings.maxTokens)
+        return (id, chunks, converted)
+    }
+}
+
+/// A document's bytes with its identity inputs.
+package struct LoadedDocument: Sendable {
+    package var source: String
+    package var filename: String
+    package var bytes: Data
+    package var mimetype: String?
+    package init(source: String, filename: String, bytes: Data, mimetype: String?) {
+        self.source = source; self.filename = filename; self.bytes = bytes; self.mimetype = mimetype
+    }
+}
+
+/// Remembers which (index, vector field) pairs were verified, so a batch checks the mapping
+/// once instead of once per document, and concurrent documents wait for the same check.
+actor PreparedIndexes {
+    private var done: [String: Int] = [:]
+
+    func prepare(index: String, vectorField: String, dimension: Int, using chunkIndex: any ChunkIndex) async throws {
+        let key = index + "\u{0}" + vectorField
+        if let known = done[key] {
+            guard known == dimension else {
+                throw IngestError(.dimensionMismatch, "the embeddings service returned \(dimension) dimensions, but \(vectorField) in index \(index) has \(known): use an index made for this model (--index) or the model it was made for")
+            }
+            return
+        }
+        try await chunkIndex.prepare(index: index, vectorField: vectorField, dimension: dimension)
+        done[key] = dimension
+    }
+}

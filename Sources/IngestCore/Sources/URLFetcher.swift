@@ -1,0 +1,138 @@
+import Foundation
+import IngestKit
+
+/// Downloads http(s) documents for the worker under the same guard Docling Serve applies:
+/// no loopback, private, link-local or otherwise internal addresses (server-side request
+/// forgery), re-checked on every redirect, unless the host is named in INGEST_URL_ALLOW_HOSTS.
+/// Size and time are bounded.
+package struct URLFetcher: Sendable {
+    package var transport: any HTTPTransport
+    package var maxRedirects: Int
+    /// Resolves a host to its IP addresses (injectable for tests).
+    package var resolve: @Sendable (String) -> [String]
+
+    package init(transport: any HTTPTransport, maxRedirects: Int = 5, resolve: @escaping @Sendable (String) -> [String] = URLGuard.resolve) {
+        self.transport = transport
+        self.maxRedirects = maxRedirects
+        self.resolve = resolve
+    }
+
+    package struct Fetched: Sendable {
+        package var bytes: Data
+        package var filename: String
+        package var mimetype: String?
+    }
+
+    /// The transport must not follow redirects itself: each hop is checked here.
+    package func fetch(_ url: String, maxBytes: Int, allowHosts: Set<String>, timeout: Duration) async throws -> Fetched {
+        var current = url
+        for _ in 0...maxRedirects {
+            try URLGuard.check(current, allowHosts: allowHosts, resolve: resolve)
+            let response = try await transport.send(HTTPRequest(method: "GET", url: current), timeout: timeout)
+            switch response.status {
+            case 200..<300:
+                guard response.body.count <= maxBytes else {
+                    throw IngestError(.tooLarge, "\(redactingCredentials(url)) is \(response.body.count) bytes, over INGEST_MAX_FILE_BYTES (\(maxBytes))")
+                }
+                let type = response.header("content-type")?.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
+                return Fetched(bytes: response.body, filename: Self.filename(for: current, contentType: type), mimetype: type)
+            case 301, 302, 303, 307, 308:
+                guard let location = response.header("location"), let next = URL(string: location, relativeTo: URL(string: current)) else {
+                    throw IngestError(.unreadable, "\(redactingCredentials(current)) redirects without a usable Location")
+                }
+                current = next.absoluteString
+            case 401, 403:
+                throw IngestError(.unreadable, "\(redactingCredentials(current)) refused access (HTTP \(response.status))")
+            case 404, 410:
+                throw IngestError(.unreadable, "\(redactingCredentials(current)) not found (HTTP \(response.status))")
+            default:
+                throw IngestError(.unreadable, "\(redactingCredentials(current)) answered HTTP \(response.status)", transient: response.status >= 500)
+            }
+        }
+        throw IngestError(.unreadable, "\(redactingCredentials(url)): more than \(maxRedirects) redirects")
+    }
+
+    /// The last path component, or `download` plus an extension from the content type.
+    static func filename(for url: String, contentType: String?) -> String {
+        let last = URL(string: url)?.lastPathComponent ?? ""
+        if !last.isEmpty, last != "/", (last as NSString).pathExtension.isEmpty == false {
+            return last.removingPercentEncoding ?? last
+        }
+        let ext = MimeTypes.byExtension.first { $0.value == contentType }?.key ?? "html"
+        return (last.isEmpty || last == "/" ? "download" : last) + "." + ext
+    }
+}
+
+/// The server-side request forgery guard for URL inputs.
+package enum URLGuard {
+    package static func check(_ url: String, allowHosts: Set<String>, resolve: (String) -> [String]) throws {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = parsed.host?.lowercased(), !host.isEmpty
+        else {
+            throw IngestError(.invalidInput, "\(redactingCredentials(url)) is not an http(s) URL")
+        }
+        if allowHosts.contains(host) { return }
+        let addresses = isIPLiteral(host) ? [host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))] : resolve(host)
+        guard !addresses.isEmpty else {
+            throw IngestError(.unreadable, "\(redactingCredentials(url)): host \(host) does not resolve")
+        }
+        if let blocked = addresses.first(where: isInternal) {
+            throw IngestError(.invalidInput, "\(redactingCredentials(url)) refused: \(host) resolves to \(blocked), a loopback/private address (allow the host in INGEST_URL_ALLOW_HOSTS if this is intended)")
+        }
+    }
+
+    static func isIPLiteral(_ host: String) -> Bool {
+        let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, h, &v4) == 1 || inet_pton(AF_INET6, h, &v6) == 1
+    }
+
+    /// Loopback, private (RFC 1918, unique local), link-local, CGNAT, unspecified and
+    /// IPv4-mapped forms of those.
+    package static func isInternal(_ address: String) -> Bool {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, address, &v4) == 1 {
+            let b = withUnsafeBytes(of: v4.s_addr) { Array($0) }
+            switch (b[0], b[1]) {
+            case (0, _), (10, _), (127, _): return true
+            case (169, 254): return true
+            case (172, 16...31): return true
+            case (192, 168): return true
+            case (100, 64...127): return true
+            default: return b[0] >= 224
+            }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, address, &v6) == 1 {
+            let b = withUnsafeBytes(of: v6) { Array($0) }
+            if b.allSatisfy({ $0 == 0 }) || (b[0..<15].allSatisfy { $0 == 0 } && b[15] == 1) { return true }
+            if b[0] & 0xfe == 0xfc { return true }               // fc00::/7 unique local
+            if b[0] == 0xfe && b[1] & 0xc0 == 0x80 { return true } // fe80::/10 link-local
+            if b[0] == 0xff { return true }                        // multicast
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff {
+                return isInternal("\(b[12]).\(b[13]).\(b[14]).\(b[15])")
+            }
+            return false
+        }
+        return true
+    }
+
+    /// getaddrinfo, both families.
+    package static func resolve(_ host: String) -> [String] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
+        defer { freeaddrinfo(first) }
+        var out: [String] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let n = node {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(n.pointee.ai_addr, n.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                out.append(String(cString: buffer))
+            }
+            node = n.pointee.ai_next
+        }
+        return out
+    }
+}

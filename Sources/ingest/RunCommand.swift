@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import IngestCore
+import IngestKit
+import UnixSignals
+
+/// `ingest PATH...`: files and directories through the whole pipeline, with a report.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Ingest files and directories (the default command: `ingest docs/`).",
+        discussion: """
+            Exit status: 0 when every document is indexed, unchanged or skipped; 1 when some failed \
+            (all others still done); 2 for usage and configuration errors, authentication failures \
+            or an unreachable service; 130 when interrupted (Ctrl-C).
+            """
+    )
+
+    @Argument(help: "Files and directories (directories recursively; hidden files skipped).")
+    var paths: [String]
+
+    @Option(help: "OpenSearch index (default: OPENSEARCH_INDEX or `documents`).")
+    var index: String?
+
+    @Option(help: "Documents in flight at once (default: INGEST_CONCURRENCY or 4).")
+    var concurrency: Int?
+
+    @Option(name: .customLong("max-tokens"), help: "Chunk budget in model tokens, [CLS]/[SEP] included (default: INGEST_MAX_TOKENS or 256).")
+    var maxTokens: Int?
+
+    @Option(help: "Only files matching this glob (repeatable; matched against the relative path and the name).")
+    var include: [String] = []
+
+    @Option(help: "Skip files matching this glob (repeatable).")
+    var exclude: [String] = []
+
+    @Option(help: "Recorded as `owner` on every chunk.")
+    var owner: String?
+
+    @Option(name: .customLong("docling-option"), help: "A Docling convert option KEY=VALUE (repeatable; VALUE is JSON or text), over DOCLING_CONVERT_OPTIONS.")
+    var doclingOptions: [String] = []
+
+    @Flag(help: "Delete the chunks of sources under the directory arguments whose files no longer exist.")
+    var prune = false
+
+    @Option(help: "Write a JSON report of every document to this file.")
+    var report: String?
+
+    @Option(help: "Convert and chunk only (no embeddings, no OpenSearch); write chunks as JSON lines to this file.")
+    var preview: String?
+
+    func validate() throws {
+        if let c = concurrency, !(1...256).contains(c) { throw ValidationError("--concurrency must be from 1 to 256") }
+        if let m = maxTokens, !(16...8192).contains(m) { throw ValidationError("--max-tokens must be from 16 to 8192") }
+        _ = try Self.parseDoclingOptions(doclingOptions)
+        if let index { do { try PipelineSettings.validateIndexName(index) } catch { throw ValidationError("\(error)") } }
+    }
+
+    /// `KEY=VALUE` pairs; VALUE is parsed as JSON when it is JSON (true, 3, ["a"]), else kept as text.
+    static func parseDoclingOptions(_ pairs: [String]) throws -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        for pair in pairs {
+            guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+                throw ValidationError("--docling-option expects KEY=VALUE, got '\(pair)'")
+            }
+            let key = String(pair[..<eq])
+            let raw = String(pair[pair.index(after: eq)...])
+            out[key] = (try? JSONDecoder().decode(JSONValue.self, from: Data(raw.utf8))) ?? .string(raw)
+        }
+        return out
+    }
+
+    func run() async throws {
+        let env = Environment()
+        let runtime: Runtime
+        do {
+            var settings = try PipelineSettings.fromEnvironment(env, forWorker: false)
+            if let index { settings.index = index }
+            if let concurrency { settings.concurrency = concurrency }
+            if let maxTokens { settings.maxTokens = maxTokens }
+            if let owner { settings.owner = owner }
+            settings.doclingOptions.merge(try Self.parseDoclingOptions(doclingOptions)) { _, cli in cli }
+            runtime = try Runtime(environment: env, settings: settings, logger: CLILogging.logger(env))
+        } catch let error as IngestError {
+            Terminal.error(error.message)
+            throw ExitCode(2)
+        }
+
+        let runner = BatchRunner(pipeline: runtime.pipeline)
+        do {
+            try await runner.preflight(preview: preview != nil)
+        } catch let error as IngestError {
+            Terminal.error(error.message)
+            await runtime.shutdown()
+            throw ExitCode(2)
+        }
+
+        var options = BatchOptions(paths: paths)
+        options.includes = include
+        options.excludes = exclude
+        options.prune = prune
+        options.previewPath = preview
+        let progress = ProgressReporter(interactive: Terminal.isInteractive)
+        let stop = StopSignal()
+
+        let result = await Self.runHandlingSignals(stop: stop) {
+            await runner.run(options, observer: progress, stop: stop)
+        }
+        await progress.finish()
+        await runtime.shutdown()
+
+        if let report {
+            do {
+                try result.report.jsonData().write(to: URL(fileURLWithPath: report))
+            } catch {
+                Terminal.error("cannot write the report to \(report): \(error.localizedDescription)")
+            }
+        }
+        for outcome in result.report.documents where outcome.status == .failed {
+            Terminal.line("failed: \(outcome.source): \(outcome.error?.reason ?? "?"): \(outcome.error?.message ?? "")")
+        }
+        Terminal.line((preview != nil ? "preview: " : "") + result.report.summaryLine)
+        if let fatal = result.fatal {
+            Terminal.error(fatal.message)
+            throw ExitCode(2)
+        }
+        if result.interrupted { throw ExitCode(130) }
+        if result.report.totals.failed > 0 { throw ExitCode(1) }
+    }
+
+    /// Runs `body` while watching SIGINT/SIGTERM: the first signal stops new documents (those in
+    /// flight finish), the second abandons them (cancellation).
+    static func runHandlingSignals<T: Sendable>(stop: StopSignal, _ body: @escaping @Sendable () async -> T) async -> T {
+        await withTaskGroup(of: T?.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                var count = 0
+                for await _ in await UnixSignalsSequence(trappingSignals: [.sigint, .sigterm]) {
+                    count += 1
+                    if count == 1 {
+                        Terminal.line("\ninterrupted: finishing the documents in flight (press Ctrl-C again to abandon them)")
+                        await stop.stop()
+                    } else {
+                        return nil
+                    }
+                }
+                return nil
+            }
+            var result: T?
+            while let next = await group.next() {
+                if let value = next {
+                    result = value
+                    group.cancelAll()
+                } else if result == nil {
+                    // Second signal: abandon in-flight documents.
+                    group.cancelAll()
+                }
+            }
+            // The body always returns (cancelled documents become outcomes).
+            return result!
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import IngestChunking
+import IngestCore
+import IngestKit
+
+/// Converts by reading the bytes as Markdown (so tests control the chunks with plain text);
+/// files named `*.bad` fail like a corrupt document, `*.bin` like an unsupported one.
+final class FakeConverter: DocumentConverter, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _calls = 0
+    var calls: Int { lock.withLock { _calls } }
+
+    func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
+        lock.withLock { _calls += 1 }
+        if document.filename.hasSuffix(".bad") { throw IngestError(.parseFailed, "\(document.filename): corrupt") }
+        if document.filename.hasSuffix(".bin") { throw IngestError(.unsupportedFormat, "\(document.filename): not allowed") }
+        let markdown = String(decoding: document.bytes, as: UTF8.self)
+        return ConvertedDocument(document: try DoclingJSON.decodeDocument(from: Data(Self.emptyDocument.utf8)), markdown: markdown)
+    }
+
+    func checkHealth() async throws {}
+
+    /// The smallest DoclingDocument: a body with no children.
+    static let emptyDocument = """
+        {"schema_name":"DoclingDocument","version":"1.10.0","name":"empty","origin":{"mimetype":"text/markdown","binary_hash":15009791361793546630,"filename":"empty.md"},
+         "furniture":{"self_ref":"#/furniture","children":[],"content_layer":"furniture","name":"_root_","label":"unspecified"},
+         "body":{"self_ref":"#/body","children":[],"content_layer":"body","name":"_root_","label":"unspecified"},
+         "groups":[],"texts":[],"pictures":[],"tables":[],"key_value_items":[],"form_items":[],"pages":{}}
+        """
+}
+
+/// Deterministic vectors (a hash of the text spread over `dimension` floats); counts calls and
+/// can refuse texts over a length, like a server with a smaller window.
+final class FakeEmbedder: Embedder, @unchecked Sendable {
+    let model: String
+    let dimension: Int
+    var maxCharacters: Int?
+    private let lock = NSLock()
+    private var _calls = 0
+    private var _texts = 0
+    var calls: Int { lock.withLock { _calls } }
+    var texts: Int { lock.withLock { _texts } }
+
+    init(model: String = "all-MiniLM-L6-v2", dimension: Int = 8, maxCharacters: Int? = nil) {
+        self.model = model
+        self.dimension = dimension
+        self.maxCharacters = maxCharacters
+    }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        lock.withLock { _calls += 1; _texts += texts.count }
+        if let max = maxCharacters, let i = texts.firstIndex(where: { $0.count > max }) {
+            throw IngestError(.embedRejected, "input \(i) too long", itemIndex: i)
+        }
+        return texts.map { text in
+            var h = UInt64(1469598103934665603)
+            for b in text.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
+            return (0..<dimension).map { i in Float((h >> UInt64(i % 64)) & 0xff) / 255 }
+        }
+    }
+
+    func probeDimension() async throws -> Int { dimension }
+}
+
+/// An in-memory OpenSearch index honouring the `ChunkIndex` contract.
+actor InMemoryIndex: ChunkIndex {
+    struct Index { var dimension: [String: Int] = [:]; var docs: [String: [String: JSONValue]] = [:] }
+    var indexes: [String: Index] = [:]
+    var writes = 0
+    var failWritesWith: IngestError?
+
+    func prepare(index: String, vectorField: String, dimension: Int) async throws {
+        var idx = indexes[index] ?? Index()
+        if let existing = idx.dimension[vectorField], existing != dimension {
+            throw IngestError(.dimensionMismatch, "\(vectorField) has \(existing), got \(dimension)")
+        }
+        idx.dimension[vectorField] = dimension
+        indexes[index] = idx
+    }
+
+    func vectorDimension(index: String, vectorField: String) async throws -> Int? { indexes[index]?.dimension[vectorField] }
+
+    func storedSource(index: String, source: String) async throws -> StoredSource {
+        guard let idx = indexes[index] else { return .empty }
+        var byGeneration: [String: StoredSource.Generation] = [:]
+        for doc in idx.docs.values where doc["source"]?.stringValue == source {
+            let g = doc["generation"]?.stringValue ?? ""
+            var entry = byGeneration[g] ?? .init(generation: g, storedChunks: 0, chunkCount: doc["chunk_count"]?.intValue ?? 0, documentID: doc["document_id"]?.stringValue)
+            entry.storedChunks += 1
+            byGeneration[g] = entry
+        }
+        return StoredSource(generations: byGeneration.values.sorted { $0.generation < $1.generation })
+    }
+
+    func write(index: String, documents: [IndexDocument], refresh: Bool) async throws {
+        if let failWritesWith { throw failWritesWith }
+        writes += 1
+        var idx = indexes[index] ?? Index()
+        for d in documents { idx.docs[d.id] = d.fields }
+        indexes[index] = idx
+    }
+
+    func deleteChunks(index: String, source: String, keepGeneration: String?) async throws -> Int {
+        guard var idx = indexes[index] else { return 0 }
+        let doomed = idx.docs.filter { $0.value["source"]?.stringValue == source && $0.value["generation"]?.stringValue != keepGeneration }.map(\.key)
+        for id in doomed { idx.docs[id] = nil }
+        indexes[index] = idx
+        return doomed.count
+    }
+
+    func sources(index: String, prefix: String) async throws -> [String] {
+        Array(Set((indexes[index]?.docs ?? [:]).values.compactMap { $0["source"]?.stringValue }.filter { $0.hasPrefix(prefix) })).sorted()
+    }
+
+    func checkHealth() async throws {}
+
+    func docs(_ index: String) -> [String: [String: JSONValue]] { indexes[index]?.docs ?? [:] }
+}
