@@ -30,15 +30,16 @@ package struct RetryPolicy: Sendable, Equatable {
     ///   - jitter: a number in 0..<1 (random in production, fixed in tests).
     package func delay(afterAttempt attempt: Int, elapsed: Duration, retryAfter: Duration? = nil, jitter: Double) -> Duration? {
         guard attempt < maxAttempts else { return nil }
-        var wait: Duration
+        let wait: Duration
         if let retryAfter {
             wait = min(retryAfter, maxDelay)
         } else {
             let exponent = min(attempt - 1, 30)
             let raw = baseDelay * (1 << exponent)
             let capped = min(raw, maxDelay)
-            // Jitter in [0.5, 1.5) keeps concurrent clients from retrying in lockstep.
-            wait = capped * (0.5 + jitter)
+            // Jitter in [0.5, 1.5) keeps concurrent clients from retrying in lockstep; the
+            // result stays within maxDelay so a setting is a real upper bound.
+            wait = min(capped * (0.5 + min(max(jitter, 0), 1)), maxDelay)
         }
         guard elapsed + wait <= maxElapsed else { return nil }
         return wait
@@ -46,16 +47,25 @@ package struct RetryPolicy: Sendable, Equatable {
 
     /// Parses a `Retry-After` header given in seconds (HTTP dates are ignored: nobody we talk to sends them).
     package static func parseRetryAfter(_ value: String?) -> Duration? {
-        guard let value, let seconds = Double(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
-        return .milliseconds(Int64(seconds * 1000))
+        guard let value, let seconds = Double(value.trimmingCharacters(in: .whitespaces)), seconds.isFinite, seconds >= 0 else { return nil }
+        // Clamped (to a day) before the integer conversion, so an absurd header cannot trap.
+        return .milliseconds(Int64(min(seconds, 86_400) * 1000))
     }
 }
 
 /// Runs `operation` under `policy`, retrying while it throws transient ``IngestError``s and
 /// honouring their `retryAfter`.
+/// - Parameters:
+///   - clock: measures the time spent, for `maxElapsed`.
+///   - jitter: a number in 0..<1 per retry (random by default; fixed in tests).
+///   - sleep: how to wait between attempts (`Task.sleep` by default; tests record instead of waiting).
+///     Cancellation during the wait ends the retries with `CancellationError`.
 package func withRetries<T: Sendable>(
     _ policy: RetryPolicy,
     clock: ContinuousClock = ContinuousClock(),
+    jitter: @Sendable () -> Double = { Double.random(in: 0..<1) },
+    sleep: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+    isolation: isolated (any Actor)? = #isolation,
     operation: () async throws -> T
 ) async throws -> T {
     let start = clock.now
@@ -65,10 +75,10 @@ package func withRetries<T: Sendable>(
         do {
             return try await operation()
         } catch let error as IngestError where error.isTransient {
-            guard let wait = policy.delay(afterAttempt: attempt, elapsed: clock.now - start, retryAfter: error.retryAfter, jitter: Double.random(in: 0..<1)) else {
+            guard let wait = policy.delay(afterAttempt: attempt, elapsed: clock.now - start, retryAfter: error.retryAfter, jitter: jitter()) else {
                 throw error
             }
-            try await Task.sleep(for: wait)
+            try await sleep(wait)
         }
     }
 }
