@@ -137,13 +137,23 @@ def _start_all(run_dir: Path) -> tuple[dict[str, str], list[str]]:
         procs[name] = (subprocess.Popen([str(SCRIPTS / script), str(port)], env=env, stdout=subprocess.PIPE,
                                         stderr=out, text=True), time.monotonic())
     errors = []
-    for name, (proc, t0) in procs.items():
-        stdout, _ = proc.communicate(timeout=600)
-        _timings.append((f"start {name}", time.monotonic() - t0))
-        if proc.returncode != 0:
-            errors.append(f"{name} did not start (exit {proc.returncode}):\n{_tail(run_dir / f'{name}.start.out')}")
-        else:
-            urls[name] = stdout.strip().splitlines()[-1]
+    pending = dict(procs)
+    deadline = time.monotonic() + 900
+    while pending and time.monotonic() < deadline:
+        for name, (proc, t0) in list(pending.items()):
+            if proc.poll() is None:
+                continue
+            del pending[name]
+            _timings.append((f"start {name}", time.monotonic() - t0))
+            stdout = proc.stdout.read()
+            if proc.returncode != 0 or not stdout.strip():
+                errors.append(f"{name} did not start (exit {proc.returncode}):\n{_tail(run_dir / f'{name}.start.out')}")
+            else:
+                urls[name] = stdout.strip().splitlines()[-1]
+        time.sleep(0.2)
+    for name, (proc, _t0) in pending.items():
+        proc.kill()
+        errors.append(f"{name}: its start script did not finish within 900 s")
     return urls, errors
 
 

@@ -23,7 +23,7 @@ mkdir -p "$INGEST_E2E_RUN"
 
 if pid_alive "$NAME"; then die "$NAME already runs (pid $(cat "$INGEST_E2E_RUN/$NAME.pid"), $(cat "$INGEST_E2E_RUN/$NAME.url" 2>/dev/null)); stop it first"; fi
 refuse_busy "$NAME" "$PORT" DOCLING_PORT
-"$HERE/install.sh" docling
+"$HERE/install.sh" docling >&2
 
 t0=$(date +%s.%N)
 start_bg "$NAME" "$LOGF" env HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \

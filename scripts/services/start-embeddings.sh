@@ -22,10 +22,10 @@ mkdir -p "$INGEST_E2E_RUN"
 
 if pid_alive "$NAME"; then die "$NAME already runs (pid $(cat "$INGEST_E2E_RUN/$NAME.pid")); stop it first"; fi
 refuse_busy "$NAME" "$PORT" EMBEDDINGS_PORT
-"$HERE/install.sh" model
+"$HERE/install.sh" model >&2
 PY="${EMBEDDINGS_PYTHON:-}"
 if [ -z "$PY" ]; then
-  "$HERE/install.sh" docling   # for torch + transformers
+  "$HERE/install.sh" docling >&2  # for torch + transformers
   PY="$DOCLING_VENV/bin/python"
 fi
 

@@ -19,7 +19,7 @@ mkdir -p "$INGEST_E2E_RUN"
 
 if pid_alive "$NAME"; then die "$NAME already runs (pid $(cat "$INGEST_E2E_RUN/$NAME.pid")); stop it first"; fi
 refuse_busy "$NAME" "$PORT" OSMEM_PORT
-"$HERE/install.sh" osmem
+"$HERE/install.sh" osmem >&2
 BIN="$("$OSMEM_VENV/bin/python" -c 'import osmem_server, os; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))')"
 [ -x "$BIN" ] || die "osmem-server binary not found at $BIN"
 
