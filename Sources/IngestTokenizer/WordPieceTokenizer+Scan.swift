@@ -8,6 +8,7 @@
 /// BertTokenizer where they differ:
 /// 1. special tokens ([CLS], [SEP], [UNK], [PAD], [MASK]) are matched in the raw text first;
 /// 2. clean text: drop NUL, U+FFFD and Cc/Cf/Co characters (except \t \n \r), whitespace → space;
+///    (categories as of Unicode 8.0, see ``LegacyUnicode``)
 /// 3. CJK ideographs become words of their own;
 /// 4. NFD, drop nonspacing marks (Mn), then lowercase;
 /// 5. split on whitespace and punctuation (ASCII punctuation and Unicode P*), punctuation kept;
@@ -131,7 +132,8 @@ private struct Scanner {
             if value == 0xFFFD { continue }
             let properties = scalar.properties
             switch properties.generalCategory {
-            case .control, .format, .privateUse, .surrogate: continue
+            case .control, .privateUse, .surrogate: continue
+            case .format where !LegacyUnicode.isNewer(properties): continue
             default: break
             }
             if properties.isWhitespace {
@@ -166,7 +168,7 @@ private struct Scanner {
                 continue
             }
             let properties = scalar.properties
-            if properties.generalCategory == .nonspacingMark { continue }
+            if LegacyUnicode.isNonspacingMark(scalar, properties) { continue }
             if properties.changesWhenLowercased {
                 for lower in properties.lowercaseMapping.unicodeScalars { normalized(lower, into: &sink) }
             } else {
@@ -186,13 +188,11 @@ private struct Scanner {
             flush(into: &sink)
             return
         }
-        switch properties.generalCategory {
-        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+        if LegacyUnicode.isPunctuation(scalar, properties) {
             flush(into: &sink)
             appendScalar(scalar)
             flush(into: &sink)
-        default:
+        } else {
             appendScalar(scalar)
         }
     }
@@ -213,10 +213,11 @@ private struct Scanner {
 
     @inline(__always)
     func isCJKIdeograph(_ v: UInt32) -> Bool {
-        // The "CJK Unified Ideographs" blocks BERT pads with spaces (not Hangul, kana, …).
+        // The ideograph blocks HF `tokenizers` pads with spaces (not Hangul, kana, …). Its list
+        // starts the last range at U+2B920, not U+2B820 as Google's BERT did; we follow HF.
         switch v {
         case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F,
-             0x2B740...0x2B81F, 0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+             0x2B740...0x2B81F, 0x2B920...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
             return true
         default:
             return false
@@ -272,6 +273,44 @@ private struct Scanner {
             }
             sink.append(bestID)
             start = bestEnd
+        }
+    }
+}
+
+/// HF `tokenizers` takes general categories (Cf, Mn, P*) from the `unicode_categories` crate,
+/// whose tables are Unicode 8.0: a character assigned later is "unassigned" there, so it is
+/// neither removed, nor stripped, nor split off; it is an ordinary character (usually [UNK]).
+/// Swift knows the current categories; these helpers give the Unicode 8.0 answer instead, so the
+/// ids match what the embedding server computes (checked on every code point against HF).
+enum LegacyUnicode {
+    @inline(__always)
+    static func isNewer(_ properties: Unicode.Scalar.Properties) -> Bool {
+        guard let age = properties.age else { return true }
+        return age.major > 8 || (age.major == 8 && age.minor > 0)
+    }
+
+    /// Mn in Unicode 8.0. U+1734 and U+1171E were Mn then (Mc now); U+1885, U+1886 (Lo),
+    /// U+A9BD (Mc) and U+111C9 (Po) were not (Mn now).
+    static func isNonspacingMark(_ scalar: Unicode.Scalar, _ properties: Unicode.Scalar.Properties) -> Bool {
+        switch scalar.value {
+        case 0x1734, 0x1171E: return true
+        case 0x1885, 0x1886, 0xA9BD, 0x111C9: return false
+        default: return properties.generalCategory == .nonspacingMark && !isNewer(properties)
+        }
+    }
+
+    /// P* in Unicode 8.0. U+166D and U+111C9 were Po then (So and Mn now).
+    static func isPunctuation(_ scalar: Unicode.Scalar, _ properties: Unicode.Scalar.Properties) -> Bool {
+        switch scalar.value {
+        case 0x166D, 0x111C9: return true
+        default: break
+        }
+        switch properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
+             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            return !isNewer(properties)
+        default:
+            return false
         }
     }
 }

@@ -97,4 +97,20 @@ struct WordPieceTokenizerTests {
         #expect(vocabulary.id(of: "##ing") == 2075)
         #expect(vocabulary.id(of: "notatoken") == nil)
     }
+    @Test func charactersNewerThanUnicode8AreOrdinary() {
+        // HF takes categories from Unicode 8.0 tables: a later format char, mark or punctuation
+        // is an ordinary character there (so the word is [UNK]), not removed, stripped or split.
+        #expect(tokenizer.encode("a\u{0890}b") == [101, 100, 102])  // Cf since Unicode 14
+        #expect(tokenizer.encode("a\u{1AC1}b") == [101, 100, 102])  // Mn since Unicode 14
+        #expect(tokenizer.encode("x\u{2E5E}y") == [101, 100, 102])  // Po since Unicode 14
+        // Category changes since 8.0 follow the 8.0 value.
+        #expect(tokenizer.encode("a\u{1734}b") == [101, 11113, 102])  // Mn in 8.0, Mc now
+        #expect(tokenizer.encode("a\u{166D}b") == [101, 1037, 100, 1038, 102])  // Po in 8.0, So now
+    }
+
+    @Test func ideographRangesFollowHF() {
+        // U+2B820…U+2B91F are not padded by HF (its range starts at U+2B920).
+        #expect(tokenizer.encode("a\u{2B820}b") == [101, 100, 102])
+        #expect(tokenizer.encode("a\u{2B920}b") == [101, 1037, 100, 1038, 102])
+    }
 }
