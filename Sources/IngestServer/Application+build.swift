@@ -1,0 +1,73 @@
+import Hummingbird
+import IngestCore
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// Builds the worker: `POST /` (JSON-RPC), `GET /health`, `GET /metrics`, with the background
+/// dependency monitor as an application service. Tests build it with a fake ingester.
+package func buildApplication(
+    configuration: ServerConfiguration,
+    ingester: some DocumentIngesting,
+    logger: Logger
+) -> some ApplicationProtocol {
+    buildApplication(configuration: configuration, ingester: ingester, state: WorkerState(podName: configuration.podName), logger: logger)
+}
+
+/// Same, with the shared state supplied, so `runServer` and tests can reach it (drain flag,
+/// pending callbacks, instance id).
+package func buildApplication(
+    configuration: ServerConfiguration,
+    ingester: some DocumentIngesting,
+    state: WorkerState,
+    metrics: WorkerMetrics = .shared,
+    logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    // Before the routes, so it sees every request.
+    router.middlewares.add(MetricsMiddleware())
+    RPCController(ingester: ingester, configuration: configuration, state: state, metrics: metrics).addRoutes(to: router)
+    HealthController(state: state, metrics: metrics).addRoutes(to: router)
+
+    var app = Application(
+        router: router,
+        // Idle keep-alive connections must outlive the orchestrator's 90 s pool timeout.
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: "ingest-worker"
+        ),
+        logger: logger
+    )
+    app.addServices(DependencyMonitor(
+        ingester: ingester,
+        state: state,
+        interval: configuration.healthRefreshInterval,
+        timeout: configuration.healthCheckTimeout
+    ))
+    return app
+}
+
+/// Runs the worker until SIGTERM or SIGINT, then drains: `/health` says "draining" (503) at once,
+/// requests are still served for `shutdownGrace`, then the server stops accepting, finishes
+/// in-flight documents and closes idle connections. Dependencies being down never stops it.
+package func runServer(configuration: ServerConfiguration, ingester: some DocumentIngesting, logger: Logger) async throws {
+    let state = WorkerState(podName: configuration.podName)
+    let app = buildApplication(configuration: configuration, ingester: ingester, state: state, logger: logger)
+    logger.info("ingest worker starting", metadata: [
+        "instance_id": "\(state.instanceID)",
+        "address": "\(configuration.host):\(configuration.port)",
+        "max_body_bytes": "\(configuration.maxBodyBytes)",
+        "execute_timeout_seconds": "\(configuration.executeTimeout.components.seconds)",
+    ])
+    // Services shut down in reverse order: the gate first (drain, wait), then the server.
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [app, DrainGate(state: state, grace: configuration.shutdownGrace, logger: logger)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
+    try await group.run()
+}

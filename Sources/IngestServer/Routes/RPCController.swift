@@ -1,0 +1,294 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import IngestCore
+import IngestKit
+import Logging
+import NIOCore
+
+/// `POST /`: every JSON-RPC message of the Stepflow orchestrator (protocol §1). Requests get a JSON
+/// reply, or an SSE stream when the execution calls back (`blobs/get`); notifications and the
+/// orchestrator's replies to our callbacks get 202.
+package struct RPCController<Ingester: DocumentIngesting>: Sendable {
+    let executor: IngestExecutor<Ingester>
+    let configuration: ServerConfiguration
+    let state: WorkerState
+    let metrics: WorkerMetrics
+
+    package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, metrics: WorkerMetrics) {
+        self.executor = IngestExecutor(ingester: ingester, metrics: metrics, executeTimeout: configuration.executeTimeout)
+        self.configuration = configuration
+        self.state = state
+        self.metrics = metrics
+    }
+
+    /// The header carrying the instance id on SSE responses; the orchestrator copies it into its
+    /// reply POSTs and the balancer routes those by it (protocol §8.4, §9).
+    package static var instanceHeader: HTTPField.Name { HTTPField.Name("Stepflow-Instance-Id")! }
+
+    package func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.post("/") { request, context in
+            try await self.handle(request, logger: context.logger)
+        }
+    }
+
+    // MARK: - Envelope
+
+    func handle(_ request: Request, logger: Logger) async throws -> Response {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        let body: Data
+        do {
+            body = try await BoundedBody.collect(request.body, declaredLength: declared, limit: configuration.maxBodyBytes)
+        } catch let tooLarge as BoundedBody.TooLarge {
+            metrics.recordRPC(method: "oversized", outcome: "error")
+            let size = tooLarge.declaredLength.map { "\($0) bytes" } ?? "more than \(tooLarge.limit) bytes (chunked)"
+            logger.warning("request body refused: too large", metadata: ["declared_bytes": "\(tooLarge.declaredLength.map(String.init) ?? "chunked")", "limit_bytes": "\(tooLarge.limit)"])
+            let error = JSONRPCError(
+                code: JSONRPCError.invalidRequestCode,
+                message: "Invalid request: the body is \(size), over the worker's limit of \(tooLarge.limit) bytes (INGEST_MAX_BODY_BYTES); pass large documents by path, URL or blob_id instead of base64",
+                data: ["reason": .string(IngestError.Reason.tooLarge.rawValue), "limit_bytes": .int(tooLarge.limit)]
+            )
+            return Self.json(JSONRPCEncoder.error(id: BoundedBody.sniffID(tooLarge.prefix), error), status: .contentTooLarge)
+        }
+
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: body)
+        } catch {
+            metrics.recordRPC(method: "unparsable", outcome: "error")
+            let detail = body.isEmpty ? "the body is empty" : "the body is not valid JSON"
+            return Self.json(JSONRPCEncoder.error(id: nil, .parseError("\(detail); send one JSON-RPC 2.0 message as application/json")), status: .badRequest)
+        }
+        if case .array = value {
+            metrics.recordRPC(method: "batch", outcome: "error")
+            return Self.json(JSONRPCEncoder.error(id: nil, .invalidRequest("batches are not supported; send one message per request")), status: .badRequest)
+        }
+
+        let message: JSONRPCMessage
+        do {
+            message = try JSONRPCMessage.decode(value)
+        } catch {
+            metrics.recordRPC(method: "invalid", outcome: "error")
+            return Self.json(JSONRPCEncoder.error(id: error.id, error.error), status: .badRequest)
+        }
+
+        switch message {
+        case .notification(let method, _):
+            metrics.recordRPC(method: Self.metricName(method), outcome: "ok")
+            logger.debug("notification", metadata: ["method": "\(method)"])
+            return Response(status: .accepted)
+        case .response(let id, let result):
+            return await routeReply(id: id, result: result, logger: logger)
+        case .request(let id, let method, let params):
+            return try await dispatch(id: id, method: method, params: params, request: request, logger: logger)
+        }
+    }
+
+    /// Hands the orchestrator's reply to a `blobs/get` to the execution waiting for it.
+    func routeReply(id: JSONRPCID, result: Result<JSONValue, JSONRPCError>, logger: Logger) async -> Response {
+        if await state.callbacks.resolve(id: id, result: result) {
+            metrics.recordRPC(method: "reply", outcome: "ok")
+            return Response(status: .accepted)
+        }
+        metrics.recordRPC(method: "reply", outcome: "error")
+        logger.warning("reply for no pending callback", metadata: ["rpc_id": "\(id)"])
+        let error = JSONRPCError.invalidRequest("response with id '\(id)' has no pending request on instance \(state.instanceID) (late after a timeout, or routed to the wrong replica)")
+        return Self.json(JSONRPCEncoder.error(id: id, error), status: .badRequest)
+    }
+
+    // MARK: - Methods
+
+    func dispatch(id: JSONRPCID, method: String, params: JSONValue?, request: Request, logger: Logger) async throws -> Response {
+        var logger = logger
+        logger[metadataKey: "rpc_id"] = "\(id)"
+        logger[metadataKey: "method"] = "\(method)"
+        switch method {
+        case "initialize":
+            metrics.recordRPC(method: method, outcome: "ok")
+            logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)"])
+            // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase (protocol §3, §11).
+            return reply(id, .success(["server_protocol_version": 1, "serverProtocolVersion": 1]), method: method)
+        case "components/list":
+            return reply(id, .success(["components": .array(ComponentCatalog.all)]), method: method)
+        case "components/info", "components/infer_schema":
+            return reply(id, componentLookup(method: method, params: params), method: method)
+        case "components/execute":
+            return try await execute(id: id, params: params, request: request, logger: logger)
+        default:
+            return reply(id, .failure(.methodNotFound(method)), method: "unknown")
+        }
+    }
+
+    func componentLookup(method: String, params: JSONValue?) -> Result<JSONValue, JSONRPCError> {
+        guard let name = params?["component"]?.stringValue else {
+            return .failure(.invalidParams("\(method) needs params.component, a string such as \"/ingest\""))
+        }
+        guard let info = ComponentCatalog.info(name) else { return .failure(Self.componentNotFound(name)) }
+        if method == "components/info" { return .success(["info": info]) }
+        return .success(["output_schema": info["output_schema"] ?? .null])
+    }
+
+    static func componentNotFound(_ name: String) -> JSONRPCError {
+        JSONRPCError(
+            code: JSONRPCError.componentNotFoundCode,
+            message: "Component '\(name)' not found; this worker serves \(ComponentCatalog.ingest) (flow step component: /langflow/ingest)",
+            data: ["component": .string(name)]
+        )
+    }
+
+    func execute(id: JSONRPCID, params: JSONValue?, request: Request, logger: Logger) async throws -> Response {
+        guard case .object(let fields) = params ?? .null else {
+            return reply(id, .failure(.invalidParams("components/execute needs params {component, input}")), method: "components/execute")
+        }
+        guard case .string(let component) = fields["component"] ?? .null else {
+            return reply(id, .failure(.invalidParams("params.component must be a string such as \"/ingest\"")), method: "components/execute")
+        }
+        guard component == ComponentCatalog.ingest else {
+            return reply(id, .failure(Self.componentNotFound(component)), method: "components/execute")
+        }
+        var logger = logger
+        logger[metadataKey: "component"] = "\(component)"
+        let observability = fields["observability"]
+        for key in ["run_id", "flow_id", "step_id", "trace_id", "span_id"] {
+            if let value = observability?[key]?.stringValue { logger[metadataKey: key] = "\(value)" }
+        }
+
+        let input: IngestInput
+        do {
+            input = try IngestInput.parse(fields["input"])
+        } catch {
+            metrics.recordFailure(reason: error.reason.rawValue)
+            logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
+            return reply(id, .failure(.invalidParams("input for /ingest: \(error.message)")), method: "components/execute")
+        }
+
+        if case .blob = input.source {
+            return streamExecute(id: id, input: input, observability: observability, request: request, logger: logger)
+        }
+        let executor = self.executor
+        let result: Result<JSONValue, JSONRPCError>
+        do {
+            // Cancel the document when the orchestrator's connection goes away.
+            result = try await request.body.consumeWithCancellationOnInboundClose { _ in
+                try await executor.execute(input, fetchBlob: { _ in throw IngestError(.internalError, "no callback channel on a JSON reply") }, logger: logger)
+            }
+        } catch {
+            metrics.recordRPC(method: "components/execute", outcome: "cancelled")
+            return Response(status: .noContent, headers: [.connection: "close"])
+        }
+        var response = reply(id, result.map { ["output": $0] }, method: "components/execute")
+        // Watching the connection for the client going away consumes it: say so, so the
+        // orchestrator does not pool a connection we are about to close.
+        response.headers[.connection] = "close"
+        return response
+    }
+
+    /// The SSE path: stream `blobs/get` to the orchestrator, wait for its reply POST (routed here
+    /// by instance id), ingest, then send the final response event and end the stream.
+    func streamExecute(id: JSONRPCID, input: IngestInput, observability: JSONValue?, request: Request, logger: Logger) -> Response {
+        let executor = self.executor
+        let callbacks = state.callbacks
+        let callbackTimeout = configuration.callbackTimeout
+        let metrics = self.metrics
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream",
+            .cacheControl: "no-cache",
+            .connection: "close",
+            Self.instanceHeader: state.instanceID,
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            let (events, sink) = AsyncStream.makeStream(of: JSONValue.self)
+            let final: JSONValue? = try? await request.body.consumeWithCancellationOnInboundClose { _ in
+                try await withThrowingTaskGroup(of: JSONValue.self) { group in
+                    group.addTask {
+                        defer { sink.finish() }
+                        let fetch: IngestExecutor<Ingester>.BlobFetcher = { blobID in
+                            try await Self.fetchBlob(blobID, observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger)
+                        }
+                        let result = try await executor.execute(input, fetchBlob: fetch, logger: logger)
+                        return Self.message(id, result.map { ["output": $0] })
+                    }
+                    for await event in events {
+                        try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(event)))
+                    }
+                    guard let final = try await group.next() else { throw CancellationError() }
+                    return final
+                }
+            }
+            guard let final else {
+                metrics.recordRPC(method: "components/execute", outcome: "cancelled")
+                return
+            }
+            metrics.recordRPC(method: "components/execute", outcome: final["error"] == nil ? "ok" : "error")
+            try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(final)))
+            try await writer.finish(nil)
+        })
+    }
+
+    /// One `blobs/get` round trip: the request goes out as an SSE event, the reply arrives as a POST.
+    static func fetchBlob(
+        _ blobID: String,
+        observability: JSONValue?,
+        callbacks: PendingCallbacks,
+        timeout: Duration,
+        send: @escaping @Sendable (JSONValue) -> Void,
+        logger: Logger
+    ) async throws -> JSONValue {
+        let callID = JSONRPCID.string(UUID().uuidString.lowercased())
+        var params: [String: JSONValue] = ["blob_id": .string(blobID)]
+        if let observability { params["observability"] = observability }
+        let request = JSONRPCEncoder.request(id: callID, method: "blobs/get", params: .object(params))
+        logger.debug("blobs/get", metadata: ["blob_id": "\(blobID)", "callback_id": "\(callID)"])
+        let reply: Result<JSONValue, JSONRPCError>
+        do {
+            reply = try await callbacks.call(id: callID, timeout: timeout) { send(request) }
+        } catch is PendingCallbacks.CallbackTimeout {
+            throw IngestError(
+                .serviceUnavailable,
+                "the orchestrator did not answer blobs/get for blob \(blobID) within \(timeout.components.seconds) s; check that replies reach this replica (Stepflow-Instance-Id routing)"
+            )
+        }
+        switch reply {
+        case .success(let result):
+            guard let data = result["data"] else {
+                throw IngestError(.invalidInput, "the orchestrator's blobs/get reply for blob \(blobID) has no data")
+            }
+            return data
+        case .failure(let error):
+            throw IngestError(.invalidInput, "blob \(blobID) could not be read from the orchestrator (\(error.code): \(error.message)); check the blob_id")
+        }
+    }
+
+    // MARK: - Replies
+
+    func reply(_ id: JSONRPCID, _ result: Result<JSONValue, JSONRPCError>, method: String) -> Response {
+        let outcome: String
+        if case .success = result { outcome = "ok" } else { outcome = "error" }
+        metrics.recordRPC(method: Self.metricName(method), outcome: outcome)
+        return Self.json(Self.message(id, result), status: .ok)
+    }
+
+    static func message(_ id: JSONRPCID, _ result: Result<JSONValue, JSONRPCError>) -> JSONValue {
+        switch result {
+        case .success(let value): JSONRPCEncoder.result(id: id, value)
+        case .failure(let error): JSONRPCEncoder.error(id: id, error)
+        }
+    }
+
+    static func json(_ message: JSONValue, status: HTTPResponse.Status) -> Response {
+        let data = message.jsonData()
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json", .contentLength: String(data.count)],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    /// Keeps the `method` label of the request counter to the known set.
+    static func metricName(_ method: String) -> String {
+        switch method {
+        case "initialize", "initialized", "components/list", "components/info", "components/infer_schema", "components/execute": method
+        default: "other"
+        }
+    }
+}
