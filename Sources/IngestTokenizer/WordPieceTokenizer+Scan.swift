@@ -39,6 +39,9 @@ private struct Scanner {
     /// Non-ASCII scalars waiting for NFD (a run, so canonical reordering sees all its marks).
     var pending = String.UnicodeScalarView()
 
+    /// Precomputed NFD + strip + lowercase of common non-ASCII scalars.
+    let fastFolds = FastFolds.shared
+
     init(vocabulary: WordPieceVocabulary, maxChars: Int, word: UnsafeMutableBufferPointer<UInt8>) {
         self.vocabulary = vocabulary
         self.maxChars = maxChars
@@ -150,6 +153,10 @@ private struct Scanner {
                     appendScalar(scalar)
                 }
                 flush(into: &sink)
+            } else if let folded = fastFolds.fold(value) {
+                // Known not to reorder with its neighbours: finish what is pending, then emit.
+                drainPending(into: &sink)
+                for folded in folded { normalized(folded, into: &sink) }
             } else {
                 pending.append(scalar)
             }
@@ -312,5 +319,75 @@ enum LegacyUnicode {
         default:
             return false
         }
+    }
+}
+
+/// NFD, nonspacing-mark stripping and lowercasing of the common non-ASCII scalars (U+0080 to
+/// U+07FF: Latin, IPA, combining marks, Greek, Cyrillic, Armenian, Hebrew, Arabic, …), computed
+/// once (under a millisecond), so accented text does not build a String and run NFD per word.
+///
+/// A scalar is only listed when folding it alone equals folding it in context: its decomposition
+/// starts with a starter (ccc 0) or is stripped whole, and everything after that starter is
+/// stripped. Canonical reordering then cannot move anything that survives across it.
+final class FastFolds: Sendable {
+    static let shared = FastFolds(range: 0x80..<0x800)
+
+    let range: Range<UInt32>
+    /// Per scalar in `range`: `start << 8 | count` into `output`, or `UInt32.max` (not listed).
+    let entries: [UInt32]
+    let output: [Unicode.Scalar]
+
+    init(range: Range<UInt32>) {
+        self.range = range
+        var entries: [UInt32] = []
+        var output: [Unicode.Scalar] = []
+        entries.reserveCapacity(range.count)
+        for value in range {
+            guard let scalar = Unicode.Scalar(value), let folded = Self.foldAlone(scalar) else {
+                entries.append(.max)
+                continue
+            }
+            entries.append(UInt32(output.count) << 8 | UInt32(folded.count))
+            output.append(contentsOf: folded)
+        }
+        self.entries = entries
+        self.output = output
+    }
+
+    @inline(__always)
+    func fold(_ value: UInt32) -> ArraySlice<Unicode.Scalar>? {
+        guard range.contains(value) else { return nil }
+        let entry = entries[Int(value - range.lowerBound)]
+        guard entry != .max else { return nil }
+        let start = Int(entry >> 8)
+        return output[start..<start + Int(entry & 0xFF)]
+    }
+
+    /// The fold of `scalar` on its own, or nil when context could change it.
+    private static func foldAlone(_ scalar: Unicode.Scalar) -> [Unicode.Scalar]? {
+        let properties = scalar.properties
+        switch properties.generalCategory {
+        case .control, .format, .privateUse, .surrogate, .unassigned: return nil
+        default: break
+        }
+        if properties.isWhitespace { return nil }
+        let decomposed = Array(String(scalar)._nfd)
+        guard let first = decomposed.first else { return nil }
+        var kept: [Unicode.Scalar] = []
+        for (i, part) in decomposed.enumerated() {
+            let partProperties = part.properties
+            if LegacyUnicode.isNonspacingMark(part, partProperties) { continue }
+            // Only a leading starter may survive; a surviving mark could be reordered.
+            guard i == 0, partProperties.canonicalCombiningClass == .notReordered else { return nil }
+            if partProperties.changesWhenLowercased {
+                kept.append(contentsOf: partProperties.lowercaseMapping.unicodeScalars)
+            } else {
+                kept.append(part)
+            }
+        }
+        // A mark stripped whole is fine; a decomposition led by a stripped mark but keeping
+        // more is not (handled by the guard above), nor one whose starter is not first.
+        if !kept.isEmpty, first.properties.canonicalCombiningClass != .notReordered { return nil }
+        return kept.count < 256 ? kept : nil
     }
 }
