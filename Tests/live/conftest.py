@@ -24,7 +24,9 @@ Fixtures
   ingest_bin      Path of the debug `ingest` binary (`swift build --show-bin-path`/ingest;
                   INGEST_BIN overrides). The suite does not build it: scripts/test does.
   ingest_env      dict: the environment `ingest` gets (DOCLING_SERVE_URL, OPENSEARCH_HOST/PORT,
-                  OPENAI_BASE_URL, OPENAI_API_KEY=unused, EMBEDDING_MODEL=all-MiniLM-L6-v2)
+                  OPENAI_BASE_URL, OPENAI_API_KEY=unused, EMBEDDING_MODEL=all-MiniLM-L6-v2,
+                  DOCLING_CONVERT_OPTIONS={"do_ocr":false,"do_table_structure":false}: the offline
+                  docling-serve has no OCR/table models)
   run_ingest      (function scope; make_runner(ingest_bin, ingest_env, dir) builds one for wider scopes)
                   run_ingest(*paths, index=..., args=[...], env={...overrides}, report=True,
                   preview=None, timeout=300) -> IngestRun(code, stdout, stderr, report, seconds)
@@ -61,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts" / "services"
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 VECTOR_FIELD = "chunk_embedding_all_minilm_l6_v2"
+DOCLING_OFFLINE_OPTIONS = {"do_ocr": False, "do_table_structure": False}
 
 _timings: list[tuple[str, float]] = []
 
@@ -205,6 +208,8 @@ def ingest_env(services: Services) -> dict[str, str]:
         "OPENAI_BASE_URL": services.embeddings_url,
         "OPENAI_API_KEY": "unused",
         "EMBEDDING_MODEL": EMBEDDING_MODEL,
+        # The offline docling-serve has no OCR or table models: every request must turn them off.
+        "DOCLING_CONVERT_OPTIONS": json.dumps(DOCLING_OFFLINE_OPTIONS),
     }
 
 
