@@ -7,14 +7,15 @@
 /// Order and rules follow HF `tokenizers` (what the embedding server runs), not the older Python
 /// BertTokenizer where they differ:
 /// 1. special tokens ([CLS], [SEP], [UNK], [PAD], [MASK]) are matched in the raw text first;
-/// 2. clean text: drop NUL, U+FFFD and Cc/Cf/Co characters (except \t \n \r), whitespace → space;
-///    (categories as of Unicode 8.0, see ``LegacyUnicode``)
+/// 2. clean text: drop NUL, U+FFFD and Cc/Cf/Co characters (except \t \n \r), whitespace → space
+///    (categories as of Unicode 8.0, see ``LegacyUnicode``);
 /// 3. CJK ideographs become words of their own;
 /// 4. NFD, drop nonspacing marks (Mn), then lowercase;
 /// 5. split on whitespace and punctuation (ASCII punctuation and Unicode P*), punctuation kept;
 /// 6. greedy longest-match-first WordPiece, "##" continuation, a word over
 ///    `maxInputCharsPerWord` characters or with an unmatchable piece is one [UNK].
 extension WordPieceTokenizer {
+    /// Feeds the word-piece ids of `text` ([CLS]/[SEP] not included) into `sink`.
     func scan<Sink: TokenSink>(_ text: String, into sink: inout Sink) {
         var text = text
         text.withUTF8 { utf8 in
