@@ -473,9 +473,9 @@ def test_every_service_selects_pods_and_targets_a_declared_port():
         for port in svc["spec"]["ports"]:
             target = port.get("targetPort", port["port"])
             for w in matches:
-                assert any(container_port(c, target) for c in w["spec"]["template"]["spec"]["containers"]
-                           if any(p.get("name") == target or p["containerPort"] == target for p in c["ports"])), \
-                    (svc["metadata"]["name"], target)
+                declared = [p for c in w["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
+                assert any(target in (p.get("name"), p["containerPort"]) for p in declared), \
+                    (svc["metadata"]["name"], w["metadata"]["name"], target)
 
 
 def test_every_configmap_secret_and_service_account_reference_resolves():
