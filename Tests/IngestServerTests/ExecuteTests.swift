@@ -1,0 +1,129 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import IngestCore
+import IngestKit
+import IngestServer
+import Testing
+
+/// `components/execute` for `/ingest` with a JSON reply: input mapping, output shape, deadline.
+@Suite struct ExecuteTests {
+    static func execute(_ input: String, id: String = "x1") -> String {
+        #"{"jsonrpc":"2.0","id":"\#(id)","method":"components/execute","params":{"component":"/ingest","input":\#(input),"attempt":1,"observability":{"run_id":"r1","flow_id":"f1","step_id":"ingest"}}}"#
+    }
+
+    @Test func everyInputFieldReachesThePipeline() async throws {
+        let ingester = FakeIngester()
+        try await TestApp.make(ingester: ingester).test(.router) { client in
+            let input = #"""
+                {"source":{"base64":"JVBERi0xLjQ=","filename":"r.pdf","mimetype":"application/pdf"},"filename":"report.pdf","index":"docs",
+                 "owner":"o1","owner_name":"Ann","owner_email":"ann@example.com","connector_type":"upload",
+                 "options":{"max_tokens":256,"docling":{"do_ocr":false,"table_mode":"fast"}}}
+                """#
+            let response = try await client.rpc(Self.execute(input))
+            #expect(response.status == .ok)
+            #expect(try response.json()["result"]?["output"]?["status"] == "indexed")
+        }
+        let request = try #require(ingester.requests.first)
+        #expect(request.input == .inline(filename: "r.pdf", bytes: Data("%PDF-1.4".utf8)))
+        #expect(request.filename == "report.pdf")
+        #expect(request.index == "docs")
+        #expect(request.owner == "o1" && request.ownerName == "Ann" && request.ownerEmail == "ann@example.com")
+        #expect(request.connectorType == "upload")
+        #expect(request.mimetype == "application/pdf")
+        #expect(request.maxTokens == 256)
+        #expect(request.doclingOptions == ["do_ocr": false, "table_mode": "fast"])
+    }
+
+    @Test func sourceStringsMapToPathOrURL() throws {
+        #expect(try IngestInput.parse(["source": "https://example.com/a.pdf"]).source == .url("https://example.com/a.pdf"))
+        #expect(try IngestInput.parse(["source": "HTTP://example.com/a.pdf"]).source == .url("HTTP://example.com/a.pdf"))
+        #expect(try IngestInput.parse(["source": "docs/a b.pdf"]).source == .path("docs/a b.pdf"))
+        #expect(try IngestInput.parse(["source": ["path": "/data/x.docx"]]).source == .path("/data/x.docx"))
+        #expect(try IngestInput.parse(["source": ["url": "http://127.0.0.1:8000/x.html"]]).source == .url("http://127.0.0.1:8000/x.html"))
+        #expect(try IngestInput.parse(["source": ["blob_id": "abc123"]]).source == .blob(id: "abc123"))
+        #expect(try IngestInput.parse(["source": ["base64": "aGk=", "filename": "a.md"]]).source == .inline(filename: "a.md", bytes: Data("hi".utf8)))
+        // base64 named by the top-level filename.
+        let named = try IngestInput.parse(["source": ["base64": "aGk="], "filename": "b.md"])
+        #expect(try named.request(source: named.source, sourceFilename: nil, sourceMimetype: nil).input == .inline(filename: "b.md", bytes: Data("hi".utf8)))
+    }
+
+    @Test func outputIsTheDocumentOutcome() async throws {
+        let ingester = FakeIngester { request in
+            DocumentOutcome(source: "/data/a.html", documentID: "d9", filename: "a.html", status: .unchanged, chunks: 4, index: "docs", pages: nil, warnings: ["w"], timings: .init())
+        }
+        try await TestApp.make(ingester: ingester).test(.router) { client in
+            let reply = try await client.rpc(Self.execute(#"{"source":"/data/a.html"}"#)).json()
+            let output = try #require(reply["result"]?["output"]?.objectValue)
+            #expect(output["status"] == "unchanged")
+            #expect(output["document_id"] == "d9" && output["filename"] == "a.html" && output["chunks"] == 4 && output["index"] == "docs")
+            #expect(output["pages"] == nil)
+            #expect(output["warnings"] == ["w"])
+            #expect(output["timings"]?.objectValue?.keys.sorted() == ["chunk", "convert", "embed", "index"])
+            #expect(output["error"] == nil)
+        }
+    }
+
+    @Test func executeHasItsOwnDeadline() async throws {
+        let ingester = FakeIngester { _ in
+            try await Task.sleep(for: .seconds(30))
+            return DocumentOutcome(source: "x", status: .indexed)
+        }
+        let started = ContinuousClock.now
+        try await TestApp.make(ingester: ingester, { $0.executeTimeout = .milliseconds(200) }).test(.router) { client in
+            let reply = try await client.rpc(Self.execute(#"{"source":"/data/slow.pdf"}"#)).json()
+            #expect(reply["error"]?["code"] == .int(JSONRPCError.executionFailedCode))
+            let message = reply["error"]?["message"]?.stringValue ?? ""
+            #expect(message.contains("/data/slow.pdf") && message.contains("INGEST_EXECUTE_TIMEOUT_SECONDS"))
+            #expect(reply["error"]?["data"]?["reason"] == "cancelled")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ingester.cancellations == 1)
+    }
+
+    @Test func failedOutcomeNamesWhatWhereAndWhy() async throws {
+        let ingester = FakeIngester { _ in
+            DocumentOutcome(source: "https://example.com/a.pdf", status: .failed, error: .init(reason: "embed_failed", message: "the embeddings service answered 503 after 4 attempts; check EMBEDDINGS_URL"))
+        }
+        try await TestApp.make(ingester: ingester).test(.router) { client in
+            let response = try await client.rpc(Self.execute(#"{"source":"https://example.com/a.pdf"}"#, id: "f1"))
+            #expect(response.status == .ok)
+            let reply = try response.json()
+            #expect(reply["id"] == "f1")
+            #expect(reply["error"]?["code"] == .int(-32003))
+            #expect(reply["error"]?["message"] == "Ingest failed for 'https://example.com/a.pdf' [embed_failed]: the embeddings service answered 503 after 4 attempts; check EMBEDDINGS_URL")
+            #expect(reply["error"]?["data"]?["reason"] == "embed_failed")
+            #expect(reply["error"]?["data"]?["outcome"]?["status"] == "failed")
+        }
+    }
+
+    @Test func listInfoAndInferSchema() async throws {
+        try await TestApp.make().test(.router) { client in
+            let list = try await client.rpc(#"{"jsonrpc":"2.0","id":"l","method":"components/list","params":{}}"#).json()
+            let ingest = try #require(list["result"]?["components"]?.arrayValue?.first)
+            #expect(ingest["component"] == "/ingest")
+            #expect(ingest["input_schema"]?["required"] == ["source"])
+            #expect(ingest["input_schema"]?["properties"]?.objectValue?.keys.contains("options") == true)
+            #expect(ingest["output_schema"]?["properties"]?["status"]?["enum"] == ["indexed", "unchanged"])
+
+            let info = try await client.rpc(#"{"jsonrpc":"2.0","id":"i","method":"components/info","params":{"component":"/ingest"}}"#).json()
+            #expect(info["result"]?["info"] == ingest)
+            let missing = try await client.rpc(#"{"jsonrpc":"2.0","id":"m","method":"components/info","params":{"component":"/nope"}}"#).json()
+            #expect(missing["error"]?["code"] == -32001)
+            let infer = try await client.rpc(#"{"jsonrpc":"2.0","id":"s","method":"components/infer_schema","params":{"component":"/ingest","input_schema":{}}}"#).json()
+            #expect(infer["result"]?["output_schema"] == ingest["output_schema"])
+        }
+    }
+
+    @Test func initializeIsOptionalAndAcceptsBothSpellings() async throws {
+        try await TestApp.make().test(.router) { client in
+            // Execute first: most replicas behind the balancer never see initialize.
+            let first = try await client.rpc(Self.execute(#"{"source":"/data/a.pdf"}"#)).json()
+            #expect(first["result"]?["output"] != nil)
+            let modern = try await client.rpc(#"{"jsonrpc":"2.0","id":"n","method":"initialize","params":{"runtimeProtocolVersion":1,"capabilities":{}}}"#).json()
+            #expect(modern["result"] == ["server_protocol_version": 1, "serverProtocolVersion": 1])
+            let other = try await client.rpc(#"{"jsonrpc":"2.0","method":"notifications/whatever"}"#)
+            #expect(other.status == .accepted)
+        }
+    }
+}
