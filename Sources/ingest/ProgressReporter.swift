@@ -27,7 +27,7 @@ actor ProgressReporter: BatchObserver {
         if outcome.status == .indexed || outcome.status == .unchanged { chunks += outcome.chunks }
         guard interactive else {
             var line = "[\(done)/\(total)] \(outcome.status.rawValue) \(outcome.source)"
-            if outcome.status == .indexed || outcome.status == .unchanged { line += " (\(outcome.chunks) chunks)" }
+            if outcome.status == .indexed || outcome.status == .unchanged { line += " (\(outcome.chunks) chunk\(outcome.chunks == 1 ? "" : "s"))" }
             if let error = outcome.error { line += ": \(error.reason): \(error.message)" }
             Terminal.line(line)
             return

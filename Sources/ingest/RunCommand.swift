@@ -103,8 +103,9 @@ struct RunCommand: AsyncParsableCommand {
         let progress = ProgressReporter(interactive: Terminal.isInteractive)
         let stop = StopSignal()
 
+        let batch = options
         let result = await Self.runHandlingSignals(stop: stop) {
-            await runner.run(options, observer: progress, stop: stop)
+            await runner.run(batch, observer: progress, stop: stop)
         }
         await progress.finish()
         await runtime.shutdown()
@@ -135,7 +136,7 @@ struct RunCommand: AsyncParsableCommand {
             group.addTask { await body() }
             group.addTask {
                 var count = 0
-                for await _ in await UnixSignalsSequence(trappingSignals: [.sigint, .sigterm]) {
+                for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
                     count += 1
                     if count == 1 {
                         Terminal.line("\ninterrupted: finishing the documents in flight (press Ctrl-C again to abandon them)")

@@ -134,7 +134,7 @@ extension InMemoryIndex {
         #expect(URLGuard.isInternal("fe80::1"))
     }
 
-    @Test func environmentErrorsNameTheVariable() {
+    @Test func environmentErrorsNameTheVariable() throws {
         let env = Environment(["INGEST_CONCURRENCY": "lots", "DOCLING_CONVERT_OPTIONS": "[1]", "OPENSEARCH_INDEX": "Bad Name"])
         #expect { try env.int("INGEST_CONCURRENCY", default: 4, range: 1...256) } throws: { ($0 as? IngestError)?.message.contains("INGEST_CONCURRENCY=lots") == true }
         #expect { try env.jsonObject("DOCLING_CONVERT_OPTIONS") } throws: { ($0 as? IngestError)?.message.contains("DOCLING_CONVERT_OPTIONS") == true }

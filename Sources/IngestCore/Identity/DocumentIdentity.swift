@@ -1,6 +1,7 @@
 import Foundation
 import IngestChunking
 import IngestKit
+import IngestOpenSearch
 
 /// The deterministic names that make re-ingestion idempotent with no database besides OpenSearch.
 ///
@@ -69,17 +70,6 @@ package enum IndexNaming {
     /// exactly as Langflow/OpenRAG retrieval derives it (`all-MiniLM-L6-v2` →
     /// `chunk_embedding_all_minilm_l6_v2`).
     package static func vectorField(forModel model: String) -> String {
-        var out = ""
-        var pendingUnderscore = false
-        for ch in model.lowercased() {
-            if ch.isLetter || ch.isNumber {
-                if pendingUnderscore && !out.isEmpty { out.append("_") }
-                pendingUnderscore = false
-                out.append(ch)
-            } else {
-                pendingUnderscore = true
-            }
-        }
-        return "chunk_embedding_" + out
+        OpenSearchIndex.vectorFieldName(forModel: model)
     }
 }

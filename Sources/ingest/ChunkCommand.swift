@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import IngestChunking
+import IngestTokenizer
+
+/// `ingest chunk FILE.json [--max-tokens N]`: the chunker on its own, for people debugging
+/// chunking and for the comparison and benchmark scripts. Needs no service.
+struct ChunkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chunk",
+        abstract: "Print the chunks of a DoclingDocument as JSON lines (no service needed).",
+        discussion: """
+            FILE is a DoclingDocument (Docling Serve's json_content) or a whole convert response, \
+            plain or gzip-compressed; "-" reads standard input. A .md, .markdown or .txt file goes \
+            through the Markdown path. One JSON object per chunk: chunk_index, text, embedding_text, \
+            headings, pages, token_count, doc_items. Exit 0 on success, 2 on unreadable or invalid input.
+            """
+    )
+
+    @Argument(help: "DoclingDocument JSON (.json or .json.gz), or Markdown/plain text (.md, .txt).")
+    var file: String
+
+    @Option(help: "Token budget per chunk, [CLS]/[SEP] included (the embedding model's window).")
+    var maxTokens: Int = ChunkerOptions().maxTokens
+
+    func validate() throws {
+        guard maxTokens >= ChunkerOptions.minimumMaxTokens else {
+            throw ValidationError("--max-tokens must be at least \(ChunkerOptions.minimumMaxTokens)")
+        }
+    }
+
+    func run() async throws {
+        let data: Data
+        do {
+            data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+        } catch {
+            try fail("cannot read: \((error as NSError).localizedDescription)")
+        }
+        let chunker = DocumentChunker(tokenizer: WordPieceTokenizer.miniLM, options: ChunkerOptions(maxTokens: maxTokens))
+        let chunks: [Chunk]
+        if Self.isText(file) {
+            guard let text = String(data: data, encoding: .utf8) else { try fail("not UTF-8 text") }
+            chunks = chunker.chunks(forMarkdown: text)
+        } else {
+            do {
+                chunks = chunker.chunks(for: try DoclingJSON.decodeDocument(from: data))
+            } catch let error as DoclingDecodingError {
+                try fail(error.description)
+            }
+        }
+        // One buffer, written in large slices: no per-line write or flush.
+        var output: [UInt8] = []
+        output.reserveCapacity(chunks.count * 1_536)
+        ChunkJSONLines().append(chunks, to: &output)
+        let stdout = FileHandle.standardOutput
+        var offset = 0
+        while offset < output.count {
+            let end = min(offset + Self.writeSlice, output.count)
+            try stdout.write(contentsOf: output[offset..<end])
+            offset = end
+        }
+    }
+
+    /// Bytes per write to standard output.
+    private static let writeSlice = 1 << 20
+
+    private static func isText(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        return [".md", ".markdown", ".txt"].contains { lower.hasSuffix($0) }
+    }
+
+    /// Reports a problem with the input (naming the file) and exits with status 2.
+    private func fail(_ message: String) throws -> Never {
+        FileHandle.standardError.write(Data("ingest chunk: \(file): \(message)\n".utf8))
+        throw ExitCode(2)
+    }
+}

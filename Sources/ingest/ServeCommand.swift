@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import IngestCore
+import IngestKit
+import IngestServer
+import Logging
+
+/// `ingest serve`: the Stepflow component worker (`/langflow/ingest`). It starts even when
+/// Docling, the embedder or OpenSearch is down (the Stepflow server exits if its worker does not
+/// answer `initialize`) and reports that in `/health` and in the failing steps instead.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Stepflow component worker (JSON-RPC over HTTP on SERVER_HOST:SERVER_PORT)."
+    )
+
+    func run() async throws {
+        let env = Environment()
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = env.string("INGEST_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+            return handler
+        }
+        let logger = Logger(label: "ingest.worker")
+        let runtime: Runtime
+        let server: ServerConfiguration
+        do {
+            server = try ServerConfiguration.fromEnvironment(env.values)
+            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: true), logger: logger)
+        } catch let error as IngestError {
+            logger.critical("configuration error: \(error.message)")
+            Terminal.error(error.message)
+            throw ExitCode(2)
+        }
+        do {
+            try await runServer(configuration: server, ingester: runtime.pipeline, logger: logger)
+        } catch {
+            await runtime.shutdown()
+            throw error
+        }
+        await runtime.shutdown()
+    }
+}
