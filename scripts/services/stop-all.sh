@@ -14,4 +14,5 @@ if [ ${#names[@]} -eq 0 ]; then
   for f in "$INGEST_E2E_RUN"/*.pid; do names+=("$(basename "$f" .pid)"); done
 fi
 [ ${#names[@]} -gt 0 ] || { log "no services recorded in $INGEST_E2E_RUN"; exit 0; }
-for n in "${names[@]}"; do stop_pidfile "$n"; done
+for n in "${names[@]}"; do stop_pidfile "$n" & done   # in parallel: each may take a few seconds
+wait
