@@ -117,7 +117,8 @@ struct RunCommand: AsyncParsableCommand {
                 Terminal.error("cannot write the report to \(report): \(error.localizedDescription)")
             }
         }
-        for outcome in result.report.documents where outcome.status == .failed {
+        // On a terminal the bar hid the failures; elsewhere each was already printed as it happened.
+        for outcome in result.report.documents where outcome.status == .failed && Terminal.isInteractive {
             Terminal.line("failed: \(outcome.source): \(outcome.error?.reason ?? "?"): \(outcome.error?.message ?? "")")
         }
         Terminal.line((preview != nil ? "preview: " : "") + result.report.summaryLine)
