@@ -94,4 +94,26 @@ struct DoclingJSONTests {
             #expect(error.description.contains("gzip"))
         }
     }
+
+    @Test("the fast reader and JSONDecoder give the same chunks on every fixture")
+    func fastReaderMatchesJSONDecoder() throws {
+        let names = Fixtures.documents.map { $0 + ".json" } + ["md_convert_response.json", "synthetic_50_pages.docling.json.gz"]
+        for name in names {
+            let data = try Fixtures.data(name)
+            let fast = try DoclingJSON.decodeFast(data)
+            let reference = try DoclingJSON.decodeWithJSONDecoder(data)
+            #expect(fast.name == reference.name && fast.pageCount == reference.pageCount && fast.mimetype == reference.mimetype, "\(name)")
+            #expect(chunker(64).chunks(for: fast) == chunker(64).chunks(for: reference), "\(name)")
+        }
+    }
+
+    @Test("string escapes: \\n, \\\", \\u00e9, surrogate pairs, escaped slashes")
+    func escapes() throws {
+        let json = #"{"texts":[{"label":"text","text":"caf\u00e9 \"quoted\" a\/b \ud83d\ude42 line\nbreak \\ end"}],"#
+            + ##""body":{"children":[{"$ref":"#/texts/0"}]}}"##
+        let data = Data(json.utf8)
+        let expected = "café \"quoted\" a/b 🙂 line\nbreak \\ end"
+        #expect(try DoclingJSON.decodeFast(data).texts.first?.text == expected)
+        #expect(try DoclingJSON.decodeWithJSONDecoder(data).texts.first?.text == expected)
+    }
 }

@@ -1,6 +1,15 @@
 import Foundation
 import IngestChunking
+import IngestTokenizer
 import Testing
+
+/// A tokenizer where whitespace is not free (one token per Unicode scalar), to exercise the
+/// chunker's re-measuring path for tokenizers unlike BERT.
+private struct ScalarTokenizer: Tokenizer {
+    var name: String { "scalar-test" }
+    func encode(_ text: String) -> [Int] { [1] + text.unicodeScalars.map { Int($0.value) } + [2] }
+    func tokenCount(_ text: String) -> Int { text.unicodeScalars.count + 2 }
+}
 
 /// Builds small documents in code for the cases the fixtures do not reach.
 private func document(heading: String? = nil, texts: [String] = [], table: DoclingDocument.TableData? = nil,
@@ -149,5 +158,20 @@ struct SplittingTests {
         let items: [DoclingDocument.TextItem] = [.init(label: .title, text: "Only a title"), .init(label: .text, text: "  ")]
         let doc = DoclingDocument(name: "x", body: .init(children: items.indices.map { .text($0) }), texts: items)
         #expect(chunker().chunks(for: doc).isEmpty)
+    }
+
+    @Test("a tokenizer whose joins cost tokens still never gets a chunk over budget", arguments: [256, 64, 24])
+    func nonAdditiveTokenizer(maxTokens: Int) throws {
+        let tokenizer = ScalarTokenizer()
+        for stem in Fixtures.documents {
+            let chunks = DocumentChunker(tokenizer: tokenizer, options: ChunkerOptions(maxTokens: maxTokens))
+                .chunks(for: try Fixtures.document(stem))
+            #expect(!chunks.isEmpty)
+            for chunk in chunks {
+                #expect(chunk.tokenCount == tokenizer.tokenCount(chunk.embeddingText), "\(stem)")
+                #expect(chunk.tokenCount <= maxTokens, "\(stem): \(chunk.tokenCount)")
+                #expect(!chunk.text.isEmpty)
+            }
+        }
     }
 }

@@ -71,7 +71,10 @@ package struct DocumentChunker: Sendable {
         for part in merged {
             let path = paths.paths[part.headingPath]
             let ctx = context(part.headingPath)
-            for text in verified(part.text, context: ctx.text) {
+            let measured: [(text: String, tokens: Int)] = packer.joinsAreFree
+                ? [(part.text, packer.specialTokens + ctx.tokens + part.tokens)]
+                : verified(part.text, context: ctx.text)
+            for text in measured {
                 let embedding = Self.embeddingText(context: ctx.text, text: text.text)
                 chunks.append(Chunk(chunkIndex: chunks.count, text: text.text, embeddingText: embedding, headings: path,
                                     pages: part.pages.sorted(), docItems: part.items.map(\.pointer), tokenCount: text.tokens))
@@ -87,7 +90,7 @@ package struct DocumentChunker: Sendable {
 
     /// Measures the real `embedding_text`; when it is over budget despite the per-line sums
     /// (a tokenizer where joins are not free), cuts the text in halves at whitespace until each
-    /// half fits. Never triggers with the BERT tokenizer; it keeps the guarantee for any other.
+    /// half fits. Not used with BERT (joins are free there); it keeps the guarantee for others.
     private func verified(_ text: String, context: String) -> [(text: String, tokens: Int)] {
         let tokens = tokenizer.tokenCount(Self.embeddingText(context: context, text: text))
         if tokens <= options.maxTokens { return [(text, tokens)] }

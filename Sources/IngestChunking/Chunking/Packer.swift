@@ -12,12 +12,28 @@ struct Packer {
     let options: ChunkerOptions
     /// Tokens the tokenizer adds to any text ([CLS] and [SEP]: 2 for BERT).
     let specialTokens: Int
+    /// Whether whitespace joins add no tokens (true for BERT WordPiece, which splits on
+    /// whitespace before anything else). When true, summed counts are exact and the chunker skips
+    /// re-tokenizing each finished chunk; when false, every chunk is measured again.
+    let joinsAreFree: Bool
 
     init(tokenizer: any Tokenizer, options: ChunkerOptions) {
         self.tokenizer = tokenizer
         self.options = options
-        self.specialTokens = tokenizer.tokenCount("")
+        let specials = tokenizer.tokenCount("")
+        self.specialTokens = specials
+        self.joinsAreFree = Self.joinProbes.allSatisfy { a in
+            Self.joinProbes.allSatisfy { b in
+                ["\n", "\n\n", " "].allSatisfy { joiner in
+                    tokenizer.tokenCount(a + joiner + b) == tokenizer.tokenCount(a) + tokenizer.tokenCount(b) - specials
+                }
+            }
+        }
     }
+
+    /// Texts whose joins reveal a tokenizer that merges across whitespace (BPE with leading
+    /// spaces, newline tokens): words, punctuation at both ends, CJK, accents, emoji, markup.
+    private static let joinProbes = ["word", "end.", "(x)", "東京", "café", "a-b", "```", "| a |", "🙂", "x\ny", "1,200", "--"]
 
     /// Content tokens of `text`, without [CLS]/[SEP].
     func count(_ text: some StringProtocol) -> Int {
@@ -180,11 +196,21 @@ struct Packer {
             let tokens = count(text)
             if prefixTokens + tokens > budget {
                 flush()
-                let lead = cell.name.isEmpty ? "" : cell.name + ": "
-                let leadTokens = lead.isEmpty ? 0 : count(lead)
-                for piece in splitText(cell.value[...], budget: budget - prefixTokens - leadTokens) {
+                // The value is cut into pieces, each behind the row label and column name while
+                // they leave a quarter of the budget for the value (tiny budgets drop them).
+                let minimum = max(1, budget / 4)
+                var lead = cell.name.isEmpty ? "" : cell.name + ": "
+                var leadTokens = lead.isEmpty ? 0 : count(lead)
+                if budget - prefixTokens - leadTokens < minimum {
+                    lead = ""
+                    leadTokens = 0
+                }
+                let keepPrefix = budget - prefixTokens - leadTokens >= minimum
+                let base = keepPrefix ? prefixTokens : 0
+                for piece in splitText(cell.value[...], budget: budget - base - leadTokens) {
+                    if !keepPrefix { current = [] }
                     current.append(lead + piece.text)
-                    currentTokens += leadTokens + piece.tokens
+                    currentTokens = base + leadTokens + piece.tokens
                     hasCell = true
                     flush()
                 }

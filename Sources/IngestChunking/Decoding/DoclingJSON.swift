@@ -18,6 +18,26 @@ package enum DoclingJSON {
     package static func decodeDocument(from data: Data) throws -> DoclingDocument {
         let json = Gzip.isCompressed(data) ? try Gzip.decompress(data) : data
         guard !json.isEmpty else { throw DoclingDecodingError(description: "the input is empty") }
+        // Fast path first; anything it does not take (another wrapper, an error in the input)
+        // goes through JSONDecoder, which also writes the better error message.
+        if let document = json.withUnsafeBytes({ raw in
+            try? DoclingFastReader.read(raw.bindMemory(to: UInt8.self))
+        }) {
+            return document
+        }
+        return try decodeWithJSONDecoder(json)
+    }
+
+    /// The fast reader alone (no fallback): for tests that must know which path decoded.
+    package static func decodeFast(_ data: Data) throws -> DoclingDocument {
+        let json = Gzip.isCompressed(data) ? try Gzip.decompress(data) : data
+        return try json.withUnsafeBytes { raw in try DoclingFastReader.read(raw.bindMemory(to: UInt8.self)) }
+    }
+
+    /// The reference decoder (`Decodable` conformances of the model).
+    package static func decodeWithJSONDecoder(_ data: Data) throws -> DoclingDocument {
+        let json = Gzip.isCompressed(data) ? try Gzip.decompress(data) : data
+        guard !json.isEmpty else { throw DoclingDecodingError(description: "the input is empty") }
         do {
             return try JSONDecoder().decode(Envelope.self, from: json).document
         } catch let error as DoclingDecodingError {
