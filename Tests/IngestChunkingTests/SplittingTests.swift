@@ -174,4 +174,20 @@ struct SplittingTests {
             }
         }
     }
+
+    @Test("malformed input: $ref cycles, refs out of range and absurd nesting neither crash nor loop")
+    func malformed() throws {
+        // group 0 -> group 1 -> group 0 (cycle), a ref past the end, and a 100k-deep chain.
+        var groups: [DoclingDocument.Group] = [.init(children: [.group(1), .text(99)]), .init(children: [.group(0), .text(0)])]
+        let chainStart = groups.count
+        for i in 0..<100_000 { groups.append(.init(children: [.group(chainStart + i + 1)])) }
+        groups.append(.init(children: [.text(0)]))
+        let doc = DoclingDocument(name: "bad", body: .init(children: [.group(0), .group(chainStart)]),
+                                  texts: [.init(label: .text, text: "Still here.")], groups: groups)
+        #expect(chunker().chunks(for: doc).map(\.text) == ["Still here."])
+
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        let json = #"{"schema_name":"DoclingDocument","name":"x","extra":"# + deep + "}"
+        #expect(throws: DoclingDecodingError.self) { try DoclingJSON.decodeDocument(from: Data(json.utf8)) }
+    }
 }

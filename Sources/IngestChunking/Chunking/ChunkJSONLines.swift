@@ -5,6 +5,7 @@ import Foundation
 /// `doc_items`). Written by hand rather than with `JSONEncoder`: on Linux that encoder orders
 /// keys by hash (so output changed between runs) and it costs more than the chunking itself.
 package struct ChunkJSONLines: Sendable {
+    /// Stateless; one value serves a whole run.
     package init() {}
 
     /// Appends each chunk as one line of JSON to `output`.

@@ -7,6 +7,7 @@ package struct ChunkerOptions: Sendable, Hashable {
     /// headings (then get cut) so that a deep or verbose heading path cannot crowd out the text.
     package var maxHeadingTokens: Int
 
+    /// Budgets below `minimumMaxTokens` are raised to it; the heading share is capped at half.
     package init(maxTokens: Int = 256, maxHeadingTokens: Int? = nil) {
         let budget = max(maxTokens, Self.minimumMaxTokens)
         self.maxTokens = budget

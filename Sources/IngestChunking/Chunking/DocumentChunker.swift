@@ -14,6 +14,7 @@ package struct DocumentChunker: Sendable {
     private let tokenizer: any Tokenizer
     private let options: ChunkerOptions
 
+    /// The tokenizer must be the embedding model's, so that budgets are in the tokens it sees.
     package init(tokenizer: any Tokenizer, options: ChunkerOptions = ChunkerOptions()) {
         self.tokenizer = tokenizer
         self.options = options

@@ -13,6 +13,12 @@ struct DocumentWalker {
     private(set) var blocks: [Block] = []
     /// Guards against `$ref` cycles in malformed input.
     private var visited: Set<DoclingRef> = []
+    /// Current depth of the tree walk.
+    private var depth = 0
+
+    /// Deepest tree level walked. Real documents nest a few levels; a chain of `$ref`s in
+    /// malformed input must not exhaust the stack (deeper items are left out).
+    static let maxDepth = 256
 
     init(document: DoclingDocument) {
         self.document = document
@@ -41,7 +47,9 @@ struct DocumentWalker {
     }
 
     private mutating func visit(_ ref: DoclingRef) {
-        guard visited.insert(ref).inserted else { return }
+        guard depth < Self.maxDepth, visited.insert(ref).inserted else { return }
+        depth += 1
+        defer { depth -= 1 }
         switch ref {
         case .text(let i):
             guard let item = document.texts[safe: i], item.isBody else { return }
@@ -199,6 +207,9 @@ struct DocumentWalker {
     /// Appends a list's items as lines ("- item", "1. item"), nested lists indented two spaces
     /// per level. Tables, pictures and code found inside an item are walked after the list.
     private mutating func appendList(_ group: DoclingDocument.Group, depth: Int, to lines: inout [Line], deferred: inout [DoclingRef]) {
+        guard self.depth < Self.maxDepth else { return }
+        self.depth += 1
+        defer { self.depth -= 1 }
         var number = 1
         for child in group.children {
             guard visited.insert(child).inserted else { continue }
@@ -287,6 +298,9 @@ struct DocumentWalker {
     /// Joins an `inline` group's runs on one line: a space between runs (Docling strips them),
     /// none before closing punctuation; inline code keeps its backticks.
     private mutating func inlineText(_ group: DoclingDocument.Group, refs: inout [DoclingRef], pages: inout [Int]) -> String {
+        guard depth < Self.maxDepth else { return "" }
+        depth += 1
+        defer { depth -= 1 }
         var out = ""
         for child in group.children {
             var piece = ""

@@ -3,8 +3,10 @@ import Foundation
 /// Why a DoclingDocument could not be read; `description` is written for a person reading a
 /// terminal or a report (it says what was expected and what was found).
 package struct DoclingDecodingError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong, for a person (the file name is added by the caller).
     package var description: String
 
+    /// Wraps a message.
     package init(description: String) {
         self.description = description
     }

@@ -6,6 +6,12 @@ import Foundation
 struct JSONReader {
     private let bytes: UnsafeBufferPointer<UInt8>
     private(set) var offset = 0
+    /// Current nesting of objects and arrays being read.
+    private var depth = 0
+
+    /// Deepest nesting accepted (JSONDecoder's own limit): deeper input is rejected rather than
+    /// allowed to exhaust the stack.
+    static let maxDepth = 512
 
     struct Failure: Error {
         var message: String
@@ -60,6 +66,9 @@ struct JSONReader {
     /// Calls `body` with each key of an object; `body` must consume the value.
     mutating func readObject(_ body: (inout JSONReader, Key) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw fail("nested too deeply") }
         if peek() == UInt8(ascii: "}") { offset += 1; return }
         while true {
             guard peek() == UInt8(ascii: "\"") else { throw fail("expected a key") }
@@ -77,6 +86,9 @@ struct JSONReader {
     /// Calls `body` for each element of an array; `body` must consume the element.
     mutating func readArray(_ body: (inout JSONReader) throws -> Void) throws {
         try expect(UInt8(ascii: "["))
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw fail("nested too deeply") }
         if peek() == UInt8(ascii: "]") { offset += 1; return }
         while true {
             try body(&self)

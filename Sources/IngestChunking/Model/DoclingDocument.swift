@@ -10,10 +10,13 @@ package struct DoclingDocument: Sendable, Decodable {
     package var origin: Origin?
     /// The root of the reading-order tree.
     package var body: Group
-    /// The flat arrays `$ref`s point into.
+    /// `texts[]`, indexed by `#/texts/N`: `$ref`s point into these flat arrays.
     package var texts: [TextItem]
+    /// `tables[]`, indexed by `#/tables/N`.
     package var tables: [TableItem]
+    /// `pictures[]`, indexed by `#/pictures/N`.
     package var pictures: [PictureItem]
+    /// `groups[]` (lists, inline runs, slides, sheets), indexed by `#/groups/N`.
     package var groups: [Group]
     /// Number of entries in `pages` (PDF pages, PPTX slides, XLSX sheets).
     private var pagesCount: Int
@@ -56,12 +59,15 @@ package struct DoclingDocument: Sendable, Decodable {
 extension DoclingDocument {
     /// `origin`: only the fields a chunker or report shows.
     package struct Origin: Sendable, Decodable {
+        /// What Docling's backend decided the file was (a `.txt` reports text/markdown).
         package var mimetype: String?
+        /// The file name Docling was given.
         package var filename: String?
     }
 
     /// A `groups[]` entry or the `body` root: a node that only holds children.
     package struct Group: Sendable, Decodable {
+        /// The group's items in reading order.
         package var children: [DoclingRef]
         /// False for furniture, notes, background and invisible layers: such subtrees are skipped.
         package var isBody: Bool
@@ -70,6 +76,7 @@ extension DoclingDocument {
         /// The group's name: a sheet name for XLSX, `slide-0` for PPTX, `footer` for HTML.
         package var name: String
 
+        /// Builds a group in code (tests, synthetic inputs).
         package init(children: [DoclingRef], isBody: Bool = true, label: String = "unspecified", name: String = "") {
             self.children = children
             self.isBody = isBody
@@ -90,20 +97,26 @@ extension DoclingDocument {
 
     /// A `texts[]` entry: paragraphs, headings, list items, captions, code, formulas, ….
     package struct TextItem: Sendable, Decodable {
+        /// What kind of text this is; decides heading, list, code or paragraph handling.
         package var label: TextLabel
+        /// Docling's normalised text (`orig` is not read).
         package var text: String
+        /// Items hung under this one (a heading's section in HTML/DOCX, a list item's nested list).
         package var children: [DoclingRef]
+        /// False for furniture, notes, background and invisible layers: such subtrees are skipped.
         package var isBody: Bool
         /// `section_header` level (1 = first level below the title).
         package var level: Int?
         /// `list_item`: numbered or not, and the marker Docling kept (`""`, `"1."`).
         package var enumerated: Bool?
+        /// The list marker Docling kept; empty for bullets.
         package var marker: String?
         /// `code`: the fence language.
         package var codeLanguage: String?
         /// Distinct page numbers from `prov` (slide number for PPTX, sheet index for XLSX).
         package var pages: [Int]
 
+        /// Builds a text item in code (tests, synthetic inputs).
         package init(label: TextLabel, text: String, children: [DoclingRef] = [], isBody: Bool = true, level: Int? = nil,
                      enumerated: Bool? = nil, marker: String? = nil, codeLanguage: String? = nil, pages: [Int] = []) {
             self.label = label
@@ -139,13 +152,20 @@ extension DoclingDocument {
     /// A `tables[]` entry. The grid is rebuilt from `table_cells` (always present) rather than
     /// decoding Docling's dense `grid`, which repeats every spanning cell and doubles decode work.
     package struct TableItem: Sendable, Decodable {
+        /// Not walked: rich cells' items are already in the cell text.
         package var children: [DoclingRef]
+        /// False outside the body layer.
         package var isBody: Bool
+        /// Caption items, emitted before the table (and skipped where they also sit in the tree).
         package var captions: [DoclingRef]
+        /// Footnote items, emitted after the table's rows.
         package var footnotes: [DoclingRef]
+        /// Distinct page numbers from `prov`.
         package var pages: [Int]
+        /// The cells.
         package var data: TableData
 
+        /// Builds a table in code (tests, synthetic inputs).
         package init(data: TableData, captions: [DoclingRef] = [], footnotes: [DoclingRef] = [], children: [DoclingRef] = [],
                      isBody: Bool = true, pages: [Int] = []) {
             self.data = data
@@ -173,10 +193,13 @@ extension DoclingDocument {
 
     /// `tables[].data`: the cells with their grid offsets.
     package struct TableData: Sendable, Decodable {
+        /// Grid size as Docling states it (widened to fit the cells if it is too small).
         package var numRows: Int
         package var numCols: Int
+        /// Each real cell once (`table_cells`); spans are in the offsets.
         package var cells: [TableCell]
 
+        /// Builds table data in code (tests, synthetic inputs).
         package init(numRows: Int, numCols: Int, cells: [TableCell]) {
             self.numRows = numRows
             self.numCols = numCols
@@ -195,15 +218,19 @@ extension DoclingDocument {
 
     /// One real cell; a spanning cell covers `[startRow, endRow) × [startCol, endCol)`.
     package struct TableCell: Sendable, Decodable {
+        /// The cell's text.
         package var text: String
+        /// Half-open grid offsets (`start_*_offset_idx`, `end_*_offset_idx`).
         package var startRow: Int
         package var endRow: Int
         package var startCol: Int
         package var endCol: Int
+        /// Header flags: column headers name the columns, row headers mark the row-label column.
         package var columnHeader: Bool
         package var rowHeader: Bool
         package var rowSection: Bool
 
+        /// Builds a cell in code (tests, synthetic inputs).
         package init(text: String, row: Int, col: Int, rowSpan: Int = 1, colSpan: Int = 1,
                      columnHeader: Bool = false, rowHeader: Bool = false, rowSection: Bool = false) {
             self.text = text
@@ -238,14 +265,19 @@ extension DoclingDocument {
     /// A `pictures[]` entry: only its captions, a model-written description and its children
     /// (text found inside a figure) carry text.
     package struct PictureItem: Sendable, Decodable {
+        /// Text found inside the figure, walked after its caption.
         package var children: [DoclingRef]
+        /// False outside the body layer.
         package var isBody: Bool
+        /// Caption and footnote items, emitted with the picture.
         package var captions: [DoclingRef]
         package var footnotes: [DoclingRef]
+        /// Distinct page numbers from `prov`.
         package var pages: [Int]
         /// `meta.description.text`, or a `description` annotation (older layout).
         package var description: String?
 
+        /// Builds a picture in code (tests, synthetic inputs).
         package init(captions: [DoclingRef] = [], footnotes: [DoclingRef] = [], children: [DoclingRef] = [], isBody: Bool = true,
                      pages: [Int] = [], description: String? = nil) {
             self.captions = captions
@@ -311,6 +343,7 @@ package enum TextLabel: Sendable, Hashable {
     case code, formula, reference, checkboxSelected, checkboxUnselected
     case other(String)
 
+    /// Maps Docling's label string; unknown strings become `.other`.
     package init(rawValue: String) {
         switch rawValue {
         case "title": self = .title
