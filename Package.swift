@@ -29,6 +29,8 @@ let package = Package(
     targets: [
         // zlib from the system (zlib1g-dev): gunzip for `ingest chunk file.json.gz`.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // OpenBLAS from the system (libopenblas-dev): matrix products of the in-process embedder.
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
 
         // Pure, no I/O: the WordPiece tokenizer of all-MiniLM-L6-v2 with its vocabulary compiled in.
         .target(name: "IngestTokenizer", swiftSettings: swiftSettings),
@@ -51,11 +53,14 @@ let package = Package(
         .target(name: "IngestEmbeddings", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
         .target(name: "IngestOpenSearch", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
 
+        // all-MiniLM-L6-v2 in process: safetensors, the BERT encoder on OpenBLAS, mean pooling.
+        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "COpenBLAS"], swiftSettings: swiftSettings),
+
         // The pipeline: configuration, document sources, generations and ids, the run and its report.
         .target(
             name: "IngestCore",
             dependencies: [
-                "IngestKit", "IngestDocling", "IngestEmbeddings", "IngestOpenSearch",
+                "IngestKit", "IngestDocling", "IngestEmbeddings", "IngestOpenSearch", "IngestLocalEmbeddings",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,6 +106,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "IngestLocalEmbeddingsTests", dependencies: ["IngestLocalEmbeddings"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestServerTests",
