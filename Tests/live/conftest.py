@@ -42,6 +42,10 @@ Fixtures
   start_embeddings_server
                   factory: start_embeddings_server("--fail-every", "3") -> base URL (…/v1) of an
                   extra embeddings server with those flags; stopped at the end of the test.
+  start_osproxy   factory: start_osproxy("--user", "admin:secret", "--bulk-429-every", "2", tls=True)
+                  -> Proxy(url, cafile): scripts/services/osproxy.py in front of osmem (TLS with a
+                  self-signed cert for 127.0.0.1 whose PEM is `cafile`, Basic auth, injected 429s);
+                  stopped at the end of the test.
 """
 from __future__ import annotations
 
@@ -352,6 +356,43 @@ def start_embeddings_server(services: Services, request):
     yield start
     if started:
         _stop(services.run_dir, started)
+
+
+@dataclass
+class Proxy:
+    url: str
+    cafile: Path | None
+
+
+@pytest.fixture
+def start_osproxy(services: Services, tmp_path: Path):
+    procs: list[subprocess.Popen] = []
+
+    def start(*flags: str, tls: bool = True) -> Proxy:
+        cmd = [sys.executable, str(SCRIPTS / "osproxy.py"), "--listen", f"127.0.0.1:{_free_port()}",
+               "--upstream", services.opensearch_url, *flags]
+        cafile = None
+        if tls:
+            cafile, key = tmp_path / "proxy-cert.pem", tmp_path / "proxy-key.pem"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                            "-keyout", str(key), "-out", str(cafile)], check=True, capture_output=True, timeout=60)
+            cmd += ["--cert", str(cafile), "--key", str(key)]
+        log = open(tmp_path / "osproxy.log", "w")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        procs.append(proc)
+        line = proc.stdout.readline()  # {"url": ...} once it listens
+        if not line:
+            pytest.fail(f"osproxy did not start:\n{_tail(tmp_path / 'osproxy.log')}", pytrace=False)
+        return Proxy(json.loads(line)["url"], cafile)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def pytest_terminal_summary(terminalreporter):

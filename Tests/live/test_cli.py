@@ -291,3 +291,30 @@ def test_preview_writes_chunks_without_opensearch(run_ingest, services, opensear
     after = services.embeddings_stats()
     if before and after:
         assert after["requests"] == before["requests"], "--preview called the embeddings server"
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenSearch behind TLS, Basic auth and injected 429s (scripts/services/osproxy.py in front of osmem).
+
+
+def test_opensearch_tls_auth_and_bulk_429s(run_ingest, start_osproxy, opensearch, index_name, tmp_path):
+    # (not --item-429: it rewrites the first item of EVERY bulk answer, so a retried item never succeeds)
+    proxy = start_osproxy("--user", "admin:secret", "--bulk-429-every", "2")
+    folder = copy_samples(tmp_path / "docs", {"release_notes.md", "handbook.html", "backup_policy.adoc"})
+    env = {"OPENSEARCH_HOST": proxy.url, "OPENSEARCH_PORT": proxy.url.rsplit(":", 1)[1],
+           "OPENSEARCH_USERNAME": "admin", "OPENSEARCH_PASSWORD": "secret", "OPENSEARCH_CA_CERT": str(proxy.cafile)}
+    run = run_ingest(folder, index=index_name, env=env, args=["--concurrency", "1"])
+    assert run.code == 0, str(run)
+    assert all(d["status"] == "indexed" for d in run.docs()), run.docs()
+    assert opensearch.count(index_name) == run.report["totals"]["chunks"]  # read behind the proxy
+
+
+def test_opensearch_wrong_password_exits_2(run_ingest, start_osproxy, index_name, tmp_path):
+    proxy = start_osproxy("--user", "admin:secret")
+    folder = copy_samples(tmp_path / "docs", {"release_notes.md"})
+    env = {"OPENSEARCH_HOST": proxy.url, "OPENSEARCH_PORT": proxy.url.rsplit(":", 1)[1],
+           "OPENSEARCH_USERNAME": "admin", "OPENSEARCH_PASSWORD": "wrong", "OPENSEARCH_CA_CERT": str(proxy.cafile)}
+    run = run_ingest(folder, index=index_name, env=env, timeout=180)
+    assert run.code == 2, str(run)
+    message = (run.stderr + run.stdout).lower()
+    assert "opensearch" in message and ("auth" in message or "401" in message or "password" in message), message
