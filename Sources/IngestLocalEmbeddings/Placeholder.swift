@@ -1,1 +1,0 @@
-// Placeholder until the local embedder lands.
