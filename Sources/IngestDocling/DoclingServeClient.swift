@@ -50,6 +50,15 @@ package struct DoclingServeClient: DocumentConverter {
     /// Converts `document` up to, but not including, decoding the DoclingDocument: the HTTP
     /// and task logic, testable without the chunking module's decoder.
     package func convertRaw(_ document: SourceDocument, options: [String: JSONValue]) async throws -> DoclingConversion {
+        do {
+            return try await limitedConversion(document, options: options)
+        } catch is CancellationError {
+            throw IngestError(.cancelled, "the conversion of \(redactingCredentials(document.source)) was cancelled")
+        }
+    }
+
+    /// The conversion under the in-flight limit: submit, poll, fetch as the state machine says.
+    private func limitedConversion(_ document: SourceDocument, options: [String: JSONValue]) async throws -> DoclingConversion {
         try await limiter.withPermit {
             let source = redactingCredentials(document.source)
             let form = formOptions(options)

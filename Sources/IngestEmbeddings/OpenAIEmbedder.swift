@@ -33,6 +33,14 @@ package struct OpenAIEmbedder: Embedder {
     }
 
     package func embed(_ texts: [String]) async throws -> [[Float]] {
+        do {
+            return try await embedAll(texts)
+        } catch is CancellationError {
+            throw IngestError(.cancelled, "embedding \(texts.count) texts was cancelled")
+        }
+    }
+
+    private func embedAll(_ texts: [String]) async throws -> [[Float]] {
         guard !texts.isEmpty else { return [] }
         let ranges = EmbeddingBatcher.batches(
             tokenCounts: texts.map(tokenCounter),
@@ -161,7 +169,9 @@ package struct OpenAIEmbedder: Embedder {
             return IngestError(.embedFailed, "the embeddings service at \(server) kept rate-limiting us (HTTP 429: \(message)); lower EMBEDDING_CONCURRENCY or try later", transient: true, retryAfter: RetryPolicy.parseRetryAfter(response.header("Retry-After")))
         case 408, 500...599:
             return IngestError(.embedFailed, "the embeddings service at \(server) failed (HTTP \(response.status): \(message)); try again later", transient: true, retryAfter: RetryPolicy.parseRetryAfter(response.header("Retry-After")))
-        case 400, 413 where Self.saysTooLong(message) || response.status == 413:
+        case 413:
+            return InputRejected(message: "HTTP 413 (request too large): \(message)")
+        case 400 where Self.saysTooLong(message):
             return InputRejected(message: message)
         default:
             return IngestError(.embedFailed, "the embeddings service at \(server) refused the request for model \(configuration.model) (HTTP \(response.status)): \(message)")
