@@ -73,6 +73,11 @@ final class FakeHTTPTransport: HTTPTransport {
     /// Adds a route: requests with `method` (nil: any) whose URL contains `urlContains` get
     /// `replies` in order, the last one repeating.
     func on(_ method: String?, _ urlContains: String, _ replies: Reply...) {
+        on(method, urlContains, replies: replies)
+    }
+
+    /// Adds a route with a list of replies (for replies built at run time, e.g. from a capture).
+    func on(_ method: String?, _ urlContains: String, replies: [Reply]) {
         precondition(!replies.isEmpty, "a route needs at least one reply")
         state.withLock { $0.routes.append(Route(method: method, urlContains: urlContains, replies: replies)) }
     }
@@ -142,4 +147,13 @@ enum Fixtures {
         }
         return HTTPResponse(status: status, headers: headers, body: body)
     }
+}
+
+/// Counts handlers running at once (to check concurrency limits) from `@Sendable` closures.
+final class ConcurrencyProbe: Sendable {
+    private let state = Mutex((now: 0, peak: 0))
+    func enter() { state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) } }
+    func leave() { state.withLock { $0.now -= 1 } }
+    /// The most handlers seen running at once.
+    var peak: Int { state.withLock { $0.peak } }
 }
