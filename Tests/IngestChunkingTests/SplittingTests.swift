@@ -58,7 +58,7 @@ struct SplittingTests {
         var seen: [String] = []
         for chunk in chunks {
             let lines = chunk.text.split(separator: "\n").map(String.init)
-            #expect(Array(lines.prefix(3)) == ["Table 9: capacity", "| Region | Workers | Peak RPS |", "| --- | --- | --- |"])
+            #expect(Array(lines.prefix(3)) == ["Table 9: capacity", "| Region | Workers | Peak RPS |", "| - | - | - |"])
             for line in lines.dropFirst(3) {
                 #expect(line.hasPrefix("| region-") && line.hasSuffix(" |"), "row split mid-way: \(line)")
                 seen.append(line)
@@ -189,5 +189,16 @@ struct SplittingTests {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         let json = #"{"schema_name":"DoclingDocument","name":"x","extra":"# + deep + "}"
         #expect(throws: DoclingDecodingError.self) { try DoclingJSON.decodeDocument(from: Data(json.utf8)) }
+    }
+
+    @Test("a header row with an empty, unflagged top-left cell is still the header")
+    func emptyCorner() {
+        let cells: [DoclingDocument.TableCell] = [
+            .init(text: "", row: 0, col: 0), .init(text: "2025", row: 0, col: 1, columnHeader: true),
+            .init(text: "2026", row: 0, col: 2, columnHeader: true),
+            .init(text: "Revenue", row: 1, col: 0, rowHeader: true), .init(text: "412", row: 1, col: 1), .init(text: "470", row: 1, col: 2),
+        ]
+        let chunks = chunker().chunks(for: document(table: .init(numRows: 2, numCols: 3, cells: cells)))
+        #expect(chunks.map(\.text) == ["|  | 2025 | 2026 |\n| - | - | - |\n| Revenue | 412 | 470 |"])
     }
 }

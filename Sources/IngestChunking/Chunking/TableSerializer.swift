@@ -46,11 +46,12 @@ enum TableSerializer {
         }
         let texts = cells.map { DocumentWalker.normalizedInline($0.text) }
 
-        // Header rows: the leading rows whose cells are all column headers. Backends that set
-        // no flag still put the header first, as Docling's own serializers assume.
+        // Header rows: the leading rows whose non-empty cells are all column headers (an empty
+        // top-left <td> does not disqualify a row of <th>). Backends that set no flag still put
+        // the header first, as Docling's own serializers assume.
         var headerRows = 0
         while headerRows < numRows {
-            let slots = grid[headerRows].filter { $0 >= 0 }
+            let slots = grid[headerRows].filter { $0 >= 0 && !texts[$0].isEmpty }
             guard !slots.isEmpty, slots.allSatisfy({ cells[$0].columnHeader }) else { break }
             headerRows += 1
         }
@@ -96,7 +97,9 @@ enum TableSerializer {
         }
 
         let header = markdownRow(names)
-        let separator = "|" + String(repeating: " --- |", count: numCols)
+        // One hyphen per cell is a valid GFM delimiter row and costs half the tokens of "---"
+        // (BERT splits every hyphen), in every part of a split table.
+        let separator = "|" + String(repeating: " - |", count: numCols)
         return Rendered(header: [header, separator], rows: rows)
     }
 
