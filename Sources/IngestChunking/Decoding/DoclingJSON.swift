@@ -90,7 +90,7 @@ package enum DoclingJSON {
             let jsonContent = Key("json_content")
             if c.contains(jsonContent) {
                 if try c.decodeNil(forKey: jsonContent) {
-                    throw DoclingDecodingError(description: "\"json_content\" is null: the conversion was not asked for JSON (to_formats must include \"json\")")
+                    throw DoclingDecodingError(description: "\"json_content\" is null: no JSON document in this response (the conversion failed, or to_formats did not include \"json\")")
                 }
                 document = try c.decode(DoclingDocument.self, forKey: jsonContent)
                 return
