@@ -13,10 +13,15 @@
         one untimed warm-up request.
 
 Each prints one JSON object on stdout: wall seconds, items done, requests, failures.
+
+    python driver.py cpu PID...
+        The CPU seconds (user + system) used so far by these processes and their live
+        descendants, from /proc (Linux), or "-" when none is readable.
 """
 import argparse
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -184,7 +189,33 @@ def cmd_embed(a):
     return 1 if failures else 0
 
 
+def cpu_seconds(pids):
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+            except (OSError, IndexError, ValueError):
+                pass
+    todo, seen, total = [p for p in pids if p in stats], set(), 0.0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo += [c for c, (ppid, _) in stats.items() if ppid == pid]
+    return total if seen else None
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "cpu":
+        t = cpu_seconds([int(p) for p in sys.argv[2:] if p.isdigit()])
+        print("-" if t is None else "%.2f" % t)
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("docling")
