@@ -24,7 +24,7 @@ package func buildApplication(
     metrics: WorkerMetrics = .shared,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: WorkerRequestContext.self)
     // Before the routes, so it sees every request.
     router.middlewares.add(MetricsMiddleware())
     RPCController(ingester: ingester, configuration: configuration, state: state, metrics: metrics).addRoutes(to: router)
@@ -33,7 +33,11 @@ package func buildApplication(
     var app = Application(
         router: router,
         // Idle keep-alive connections must outlive the orchestrator's 90 s pool timeout.
-        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+        // The watcher lets an execution notice that the orchestrator's connection closed.
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionCloseWatcher()],
+            idleTimeout: TimeAmount(configuration.idleTimeout)
+        )),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "ingest-worker"

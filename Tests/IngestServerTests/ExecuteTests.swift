@@ -109,7 +109,7 @@ import Testing
             let info = try await client.rpc(#"{"jsonrpc":"2.0","id":"i","method":"components/info","params":{"component":"/ingest"}}"#).json()
             #expect(info["result"]?["info"] == ingest)
             let missing = try await client.rpc(#"{"jsonrpc":"2.0","id":"m","method":"components/info","params":{"component":"/nope"}}"#).json()
-            #expect(missing["error"]?["code"] == -32001)
+            #expect(missing["error"]?["code"] == -32001, "\(missing.jsonString())")
             let infer = try await client.rpc(#"{"jsonrpc":"2.0","id":"s","method":"components/infer_schema","params":{"component":"/ingest","input_schema":{}}}"#).json()
             #expect(infer["result"]?["output_schema"] == ingest["output_schema"])
         }

@@ -11,7 +11,9 @@ package enum ComponentCatalog {
 
     /// The `ComponentInfo` of `name`, or nil when this worker has no such component.
     package static func info(_ name: String) -> JSONValue? {
-        name == ingest ? ingestInfo : nil
+        // Not `cond ? info : nil`: JSONValue is nil-literal convertible, that would be `.null`.
+        guard name == ingest else { return .none }
+        return ingestInfo
     }
 
     static var ingestInfo: JSONValue {

@@ -26,15 +26,15 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     /// reply POSTs and the balancer routes those by it (protocol §8.4, §9).
     package static var instanceHeader: HTTPField.Name { HTTPField.Name("Stepflow-Instance-Id")! }
 
-    package func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+    package func addRoutes(to router: Router<WorkerRequestContext>) {
         router.post("/") { request, context in
-            try await self.handle(request, logger: context.logger)
+            try await self.handle(request, channel: context.channel, logger: context.logger)
         }
     }
 
     // MARK: - Envelope
 
-    func handle(_ request: Request, logger: Logger) async throws -> Response {
+    func handle(_ request: Request, channel: (any Channel)?, logger: Logger) async throws -> Response {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         let body: Data
         do {
@@ -80,7 +80,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         case .response(let id, let result):
             return await routeReply(id: id, result: result, logger: logger)
         case .request(let id, let method, let params):
-            return try await dispatch(id: id, method: method, params: params, request: request, logger: logger)
+            return try await dispatch(id: id, method: method, params: params, channel: channel, logger: logger)
         }
     }
 
@@ -98,7 +98,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
 
     // MARK: - Methods
 
-    func dispatch(id: JSONRPCID, method: String, params: JSONValue?, request: Request, logger: Logger) async throws -> Response {
+    func dispatch(id: JSONRPCID, method: String, params: JSONValue?, channel: (any Channel)?, logger: Logger) async throws -> Response {
         var logger = logger
         logger[metadataKey: "rpc_id"] = "\(id)"
         logger[metadataKey: "method"] = "\(method)"
@@ -113,7 +113,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         case "components/info", "components/infer_schema":
             return reply(id, componentLookup(method: method, params: params), method: method)
         case "components/execute":
-            return try await execute(id: id, params: params, request: request, logger: logger)
+            return try await execute(id: id, params: params, channel: channel, logger: logger)
         default:
             return reply(id, .failure(.methodNotFound(method)), method: "unknown")
         }
@@ -136,7 +136,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         )
     }
 
-    func execute(id: JSONRPCID, params: JSONValue?, request: Request, logger: Logger) async throws -> Response {
+    func execute(id: JSONRPCID, params: JSONValue?, channel: (any Channel)?, logger: Logger) async throws -> Response {
         guard case .object(let fields) = params ?? .null else {
             return reply(id, .failure(.invalidParams("components/execute needs params {component, input}")), method: "components/execute")
         }
@@ -162,30 +162,28 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             return reply(id, .failure(.invalidParams("input for /ingest: \(error.message)")), method: "components/execute")
         }
 
+        // Cancel the document when the orchestrator's connection goes away.
+        let closeSignal = if let channel { await ConnectionCloseWatcher.signal(of: channel) } else { ConnectionCloseSignal?.none }
         if case .blob = input.source {
-            return streamExecute(id: id, input: input, observability: observability, request: request, logger: logger)
+            return streamExecute(id: id, input: input, observability: observability, closeSignal: closeSignal, logger: logger)
         }
         let executor = self.executor
+        let executeLogger = logger
         let result: Result<JSONValue, JSONRPCError>
         do {
-            // Cancel the document when the orchestrator's connection goes away.
-            result = try await request.body.consumeWithCancellationOnInboundClose { _ in
-                try await executor.execute(input, fetchBlob: { _ in throw IngestError(.internalError, "no callback channel on a JSON reply") }, logger: logger)
+            result = try await cancellingOnClose(closeSignal) {
+                try await executor.execute(input, fetchBlob: { _ in throw IngestError(.internalError, "no callback channel on a JSON reply") }, logger: executeLogger)
             }
         } catch {
             metrics.recordRPC(method: "components/execute", outcome: "cancelled")
-            return Response(status: .noContent, headers: [.connection: "close"])
+            return Response(status: .noContent)
         }
-        var response = reply(id, result.map { ["output": $0] }, method: "components/execute")
-        // Watching the connection for the client going away consumes it: say so, so the
-        // orchestrator does not pool a connection we are about to close.
-        response.headers[.connection] = "close"
-        return response
+        return reply(id, result.map { ["output": $0] }, method: "components/execute")
     }
 
     /// The SSE path: stream `blobs/get` to the orchestrator, wait for its reply POST (routed here
     /// by instance id), ingest, then send the final response event and end the stream.
-    func streamExecute(id: JSONRPCID, input: IngestInput, observability: JSONValue?, request: Request, logger: Logger) -> Response {
+    func streamExecute(id: JSONRPCID, input: IngestInput, observability: JSONValue?, closeSignal: ConnectionCloseSignal?, logger: Logger) -> Response {
         let executor = self.executor
         let callbacks = state.callbacks
         let callbackTimeout = configuration.callbackTimeout
@@ -193,27 +191,26 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",
-            .connection: "close",
             Self.instanceHeader: state.instanceID,
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let (events, sink) = AsyncStream.makeStream(of: JSONValue.self)
-            let final: JSONValue? = try? await request.body.consumeWithCancellationOnInboundClose { _ in
-                try await withThrowingTaskGroup(of: JSONValue.self) { group in
-                    group.addTask {
-                        defer { sink.finish() }
-                        let fetch: IngestExecutor<Ingester>.BlobFetcher = { blobID in
-                            try await Self.fetchBlob(blobID, observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger)
-                        }
-                        let result = try await executor.execute(input, fetchBlob: fetch, logger: logger)
-                        return Self.message(id, result.map { ["output": $0] })
+            let final: JSONValue? = try? await withThrowingTaskGroup(of: JSONValue.self) { group in
+                group.addTask {
+                    defer { sink.finish() }
+                    let fetch: IngestExecutor<Ingester>.BlobFetcher = { blobID in
+                        try await Self.fetchBlob(blobID, observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger)
                     }
-                    for await event in events {
-                        try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(event)))
+                    let result = try await cancellingOnClose(closeSignal) {
+                        try await executor.execute(input, fetchBlob: fetch, logger: logger)
                     }
-                    guard let final = try await group.next() else { throw CancellationError() }
-                    return final
+                    return Self.message(id, result.map { ["output": $0] })
                 }
+                for await event in events {
+                    try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(event)))
+                }
+                guard let final = try await group.next() else { throw CancellationError() }
+                return final
             }
             guard let final else {
                 metrics.recordRPC(method: "components/execute", outcome: "cancelled")
