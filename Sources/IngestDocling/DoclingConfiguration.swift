@@ -40,6 +40,7 @@ package struct DoclingConfiguration: Sendable {
     /// `image_export_mode` are always overridden.
     package var defaultOptions: [String: JSONValue]
 
+    /// Defaults are the documented ones; `pendingTimeout` defaults to 4 × `documentTimeout`.
     package init(
         baseURL: String = "http://localhost:5001",
         apiKey: String? = nil,

@@ -3,9 +3,13 @@ import IngestKit
 
 /// Docling's `TaskStatusResponse` (submit and poll answers): only the fields we act on.
 package struct DoclingTaskStatusResponse: Decodable, Sendable, Equatable {
+    /// The id to poll and fetch with.
     package var taskID: String
+    /// `pending`, `started`, `success`, `partial_success`, `failure` or `skipped`.
     package var taskStatus: String?
+    /// Place in Docling's queue while pending.
     package var taskPosition: Int?
+    /// Docling's reason for a failed task (often just "Internal processing error.").
     package var errorMessage: String?
 
     enum CodingKeys: String, CodingKey {
@@ -15,9 +19,13 @@ package struct DoclingTaskStatusResponse: Decodable, Sendable, Equatable {
 
 /// One of Docling's `ErrorItem`s: what went wrong and its category (policy, timeout, …).
 package struct DoclingErrorItem: Decodable, Sendable, Equatable {
+    /// Which part of Docling failed (`user_input`, `pipeline`, `model`, …).
     package var componentType: String?
+    /// The human-readable error.
     package var errorMessage: String?
+    /// `policy`, `capacity`, `timeout`, `backend_failure`, …: decides the reason we report.
     package var category: String?
+    /// The page the error is about, when Docling says.
     package var pageNo: Int?
 
     enum CodingKeys: String, CodingKey {
@@ -37,9 +45,13 @@ package struct DoclingErrorItem: Decodable, Sendable, Equatable {
 /// there): the DoclingDocument is decoded from the same body by `DoclingJSON`, so the large tree
 /// is never copied into a `JSONValue` here.
 package struct DoclingConvertResponse: Decodable, Sendable {
+    /// The `document` object: the exports we asked for.
     package struct Document: Decodable, Sendable {
+        /// The uploaded file's name, echoed.
         package var filename: String?
+        /// The Markdown export (`md_content`).
         package var mdContent: String?
+        /// Whether `json_content` is present and not null.
         package var hasJSONContent: Bool
 
         enum CodingKeys: String, CodingKey { case filename, mdContent = "md_content", jsonContent = "json_content" }
@@ -47,6 +59,7 @@ package struct DoclingConvertResponse: Decodable, Sendable {
         /// Reads nothing: only used to learn whether `json_content` is present and not null.
         private struct Present: Decodable { init(from decoder: any Decoder) throws {} }
 
+        /// Decodes everything but `json_content`, which is only checked for presence.
         package init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             filename = try c.decodeIfPresent(String.self, forKey: .filename)
@@ -55,9 +68,13 @@ package struct DoclingConvertResponse: Decodable, Sendable {
         }
     }
 
+    /// The converted document's exports (null contents on failure).
     package var document: Document?
+    /// `success`, `partial_success`, `failure` or `skipped`: HTTP 200 does not mean success.
     package var status: String?
+    /// What went wrong, also on a partial success.
     package var errors: [DoclingErrorItem]?
+    /// Seconds Docling spent.
     package var processingTime: Double?
 
     enum CodingKeys: String, CodingKey { case document, status, errors, processingTime = "processing_time" }
@@ -68,9 +85,13 @@ package struct DoclingConvertResponse: Decodable, Sendable {
 package struct DoclingConversion: Sendable {
     /// The whole `/v1/result` body (a `ConvertDocumentResponse` holding `json_content`).
     package var body: Data
+    /// The Markdown export.
     package var markdown: String?
+    /// Success or partial success (anything else was thrown).
     package var status: ConvertedDocument.Status
+    /// Docling's errors on a partial success, one line each.
     package var warnings: [String]
+    /// Seconds Docling says it spent.
     package var processingTime: Double?
 }
 

@@ -9,6 +9,7 @@ import IngestKit
 /// interval) and ends in 504 after DOCLING_SERVE_MAX_SYNC_WAIT (docling-api.md §8). The polling
 /// decisions live in ``DoclingTaskStateMachine``; this type only does the I/O.
 package struct DoclingServeClient: DocumentConverter {
+    /// Endpoint, key, timeouts and limits this client was made with.
     package let configuration: DoclingConfiguration
     private let transport: any HTTPTransport
     /// Conversions in flight across every caller of this client.
@@ -30,6 +31,7 @@ package struct DoclingServeClient: DocumentConverter {
         self.sleep = sleep
     }
 
+    /// Converts through ``convertRaw(_:options:)``, then decodes the DoclingDocument.
     package func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
         let conversion = try await convertRaw(document, options: options)
         let parsed: DoclingDocument

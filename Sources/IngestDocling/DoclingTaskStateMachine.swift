@@ -14,6 +14,7 @@ package struct DoclingTaskStateMachine: Sendable {
         /// A status this client does not know; treated as "still working".
         case other(String)
 
+        /// Parses Docling's spelling; unknown or missing values become ``other(_:)``.
         package init(_ raw: String?) {
             switch raw {
             case "pending": self = .pending

@@ -4,6 +4,7 @@ import IngestKit
 /// A `multipart/form-data` body built by hand (RFC 7578): Docling's file endpoints take the
 /// document as a `files` part and every option as a form field, arrays as repeated fields.
 package struct MultipartFormData: Sendable {
+    /// The part separator (also in ``contentType``).
     package let boundary: String
     private var body = Data()
 

@@ -25,6 +25,7 @@ package struct EmbeddingsConfiguration: Sendable {
     /// sent only when set.
     package var dimensions: Int?
 
+    /// Defaults are the documented ones (OpenAI's endpoint and text-embedding-3-small).
     package init(
         baseURL: String = "https://api.openai.com/v1",
         apiKey: String? = nil,

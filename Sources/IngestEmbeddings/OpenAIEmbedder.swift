@@ -5,6 +5,7 @@ import IngestKit
 /// local test server): batches by count and tokens, runs batches concurrently under one limiter,
 /// retries 429/5xx with back-off, and narrows a "too long" rejection down to the one input.
 package struct OpenAIEmbedder: Embedder {
+    /// Endpoint, model, limits, timeouts and retries this embedder was made with.
     package let configuration: EmbeddingsConfiguration
     private let transport: any HTTPTransport
     /// Requests in flight across every caller of this embedder.
@@ -12,6 +13,7 @@ package struct OpenAIEmbedder: Embedder {
     private let tokenCounter: @Sendable (String) -> Int
     private let sleep: @Sendable (Duration) async throws -> Void
 
+    /// The configured model name (EMBEDDING_MODEL).
     package var model: String { configuration.model }
 
     /// - Parameters:
@@ -32,6 +34,7 @@ package struct OpenAIEmbedder: Embedder {
         self.sleep = sleep
     }
 
+    /// Batches `texts`, embeds the batches concurrently (bounded), and returns the vectors in order.
     package func embed(_ texts: [String]) async throws -> [[Float]] {
         do {
             return try await embedAll(texts)
@@ -64,6 +67,7 @@ package struct OpenAIEmbedder: Embedder {
         return vectors
     }
 
+    /// Embeds "dimension probe" and returns the vector's length.
     package func probeDimension() async throws -> Int {
         let vectors = try await embed(["dimension probe"])
         guard let dimension = vectors.first?.count, dimension > 0 else {
