@@ -30,23 +30,28 @@ struct ChunkCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The tokenizer builds its vocabulary on first use (tens of milliseconds): do that in a
+        // child task while this one reads and decodes the file.
+        async let warmTokenizer = Self.readyTokenizer()
         let data: Data
         do {
             data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
         } catch {
             try fail("cannot read: \((error as NSError).localizedDescription)")
         }
-        let chunker = DocumentChunker(tokenizer: WordPieceTokenizer.miniLM, options: ChunkerOptions(maxTokens: maxTokens))
+        let options = ChunkerOptions(maxTokens: maxTokens)
         let chunks: [Chunk]
         if Self.isText(file) {
             guard let text = String(data: data, encoding: .utf8) else { try fail("not UTF-8 text") }
-            chunks = chunker.chunks(forMarkdown: text)
+            chunks = DocumentChunker(tokenizer: await warmTokenizer, options: options).chunks(forMarkdown: text)
         } else {
+            let document: DoclingDocument
             do {
-                chunks = chunker.chunks(for: try DoclingJSON.decodeDocument(from: data))
+                document = try DoclingJSON.decodeDocument(from: data)
             } catch let error as DoclingDecodingError {
                 try fail(error.description)
             }
+            chunks = DocumentChunker(tokenizer: await warmTokenizer, options: options).chunks(for: document)
         }
         // One buffer, written in large slices: no per-line write or flush.
         var output: [UInt8] = []
@@ -59,6 +64,13 @@ struct ChunkCommand: AsyncParsableCommand {
             try stdout.write(contentsOf: output[offset..<end])
             offset = end
         }
+    }
+
+    /// all-MiniLM-L6-v2's tokenizer, its vocabulary built.
+    private static func readyTokenizer() async -> WordPieceTokenizer {
+        let tokenizer = WordPieceTokenizer.miniLM
+        _ = tokenizer.tokenCount("")
+        return tokenizer
     }
 
     /// Bytes per write to standard output.
