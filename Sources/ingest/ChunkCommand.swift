@@ -34,6 +34,10 @@ struct ChunkCommand: AsyncParsableCommand {
         // child task while this one reads and decodes the file.
         async let warmTokenizer = Self.readyTokenizer()
         let data: Data
+        var isDirectory: ObjCBool = false
+        if file != "-", FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
+            try fail("is a directory (give one DoclingDocument JSON file)")
+        }
         do {
             data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
         } catch {
