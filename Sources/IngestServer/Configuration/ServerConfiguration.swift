@@ -44,7 +44,7 @@ package struct ServerConfiguration: Sendable, Equatable {
         shutdownGrace: Duration = .seconds(15),
         executeTimeout: Duration = .seconds(900),
         idleTimeout: Duration = .seconds(300),
-        healthCheckTimeout: Duration = .seconds(2),
+        healthCheckTimeout: Duration = .seconds(5),
         healthRefreshInterval: Duration = .seconds(10),
         callbackTimeout: Duration = .seconds(120)
     ) {

@@ -48,7 +48,11 @@ package struct HealthController: Sendable {
                 ]
             })
             body["checkedAt"] = .string(Date.ISO8601FormatStyle().format(snapshot.checkedAt))
-            if snapshot.timedOut { body["dependencyCheck"] = "timed out; showing the previous result" }
+            if snapshot.timedOut {
+                body["dependencyCheck"] = .string(snapshot.statuses.isEmpty
+                    ? "timed out; no result yet (a dependency may be unreachable)"
+                    : "timed out; showing the previous result")
+            }
         } else {
             body["ready"] = false
             body["dependencyCheck"] = "pending"
