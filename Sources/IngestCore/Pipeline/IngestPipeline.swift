@@ -49,6 +49,11 @@ package struct IngestPipeline: DocumentIngesting {
 
     package var vectorField: String { IndexNaming.vectorField(forModel: embedder.model) }
 
+    /// Re-chunking rounds after the embeddings service refuses a chunk as too long, and the
+    /// smallest budget tried: past these the document fails with `embed_rejected`.
+    static let maxResplits = 4
+    static let minResplitBudget = 16
+
     // MARK: - DocumentIngesting
 
     package func ingest(_ request: IngestRequest) async throws -> DocumentOutcome {
@@ -185,10 +190,13 @@ package struct IngestPipeline: DocumentIngesting {
                     vectors = try await embedder.embed(chunks.map(\.embeddingText))
                     timings.embed += (clock.now - start).seconds
                     break
-                } catch let error as IngestError where error.reason == .embedRejected && attempt < 3 && budget > 32 {
+                } catch let error as IngestError where error.reason == .embedRejected && attempt < Self.maxResplits && budget > Self.minResplitBudget {
+                    // The service's window is smaller than our count says (another tokenizer, or
+                    // a smaller model): re-chunk below the refused chunk's size and try again.
                     timings.embed += (clock.now - start).seconds
                     attempt += 1
-                    let smaller = budget * 3 / 4
+                    let refused = error.itemIndex.flatMap { chunks.indices.contains($0) ? chunks[$0].tokenCount : nil } ?? budget
+                    let smaller = max(Self.minResplitBudget, min(budget, refused) * 3 / 4)
                     outcome.warnings.append("the embeddings service refused a chunk as too long at \(budget) tokens; re-chunked at \(smaller)")
                     budget = smaller
                 }
