@@ -31,6 +31,9 @@ extension OpenSearchIndex {
             read: .nanoseconds(Int64(configuration.requestTimeout.seconds * 1e9))
         )
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections)
+        // Fail a refused or untrusted connection at once (AHC would otherwise retry it until the
+        // connect timeout): OPENSEARCH_RETRY_ATTEMPTS governs retries, and health checks answer fast.
+        config.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }
 

@@ -133,12 +133,12 @@ package struct OpenSearchIndex: ChunkIndex {
     }
 
     package func checkHealth() async throws {
-        let root = try await call("GET", "", what: "checking that OpenSearch answers", retry: .none)
+        let root = try await call("GET", "", what: "checking that OpenSearch answers", retry: RetryPolicy.none)
         let info = try Self.parse(root, what: "the OpenSearch root endpoint")
         guard info["version"]?["number"] != nil else {
             throw IngestError(.serviceUnavailable, "\(redactingCredentials(baseURL)) does not answer like OpenSearch (no version in GET /); check OPENSEARCH_HOST and OPENSEARCH_PORT")
         }
-        let health = try await call("GET", "/_cluster/health", what: "reading the cluster health", retry: .none)
+        let health = try await call("GET", "/_cluster/health", what: "reading the cluster health", retry: RetryPolicy.none)
         let status = try Self.parse(health, what: "the cluster health")["status"]?.stringValue
         if status == "red" {
             throw IngestError(.serviceUnavailable, "OpenSearch at \(redactingCredentials(baseURL)) reports cluster health red (a primary shard is unassigned, writes fail); fix the cluster, then try again", transient: true)
@@ -175,7 +175,13 @@ package struct OpenSearchIndex: ChunkIndex {
         do {
             return try await transport.send(HTTPRequest(method: method, url: url, headers: headers, body: body), timeout: configuration.requestTimeout)
         } catch var error as IngestError where error.reason == .serviceUnavailable {
-            error.message += "; check that OpenSearch is running and that OPENSEARCH_HOST, OPENSEARCH_PORT and OPENSEARCH_USE_SSL point at it"
+            if Self.isCertificateFailure(error.message) {
+                // Retrying cannot make an untrusted certificate trusted.
+                error.isTransient = false
+                error.message += "; the server's TLS certificate is not trusted: set OPENSEARCH_CA_CERT to the PEM file of its CA (or OPENSEARCH_VERIFY_CERTS=false, for development only)"
+            } else {
+                error.message += "; check that OpenSearch is running and that OPENSEARCH_HOST, OPENSEARCH_PORT and OPENSEARCH_USE_SSL point at it"
+            }
             throw error
         }
     }
@@ -200,6 +206,12 @@ package struct OpenSearchIndex: ChunkIndex {
     }
 
     // MARK: - Pure helpers
+
+    /// Whether a transport error is a failed certificate check (BoringSSL/NIOSSL wording).
+    static func isCertificateFailure(_ message: String) -> Bool {
+        ["CERTIFICATE_VERIFY_FAILED", "unableToValidateCertificate", "certificate verify failed", "self-signed certificate", "self signed certificate"]
+            .contains { message.contains($0) }
+    }
 
     /// `/<index>` with the name checked and percent-encoded.
     /// - Throws: ``IngestError`` `invalid_input` for a name OpenSearch would refuse.

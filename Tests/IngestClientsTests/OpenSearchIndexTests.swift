@@ -310,8 +310,9 @@ import Testing
             .json(#"{"deleted":2,"failures":[],"timed_out":false}"#))
         #expect(try await makeIndex(http).deleteChunks(index: "t1", source: "/d/a.pdf", keepGeneration: nil) == 3)
         #expect(http.requests.count == 2)
-        http.on("POST", "/gone/_delete_by_query", Self.fixture("index-not-found.json", status: 404))
-        #expect(try await makeIndex(http).deleteChunks(index: "gone", source: "/d/a.pdf", keepGeneration: nil) == 0)
+        let gone = FakeHTTPTransport()
+        gone.on("POST", "/gone/_delete_by_query", Self.fixture("index-not-found.json", status: 404))
+        #expect(try await makeIndex(gone).deleteChunks(index: "gone", source: "/d/a.pdf", keepGeneration: nil) == 0)
     }
 
     @Test func sourcesPagesThroughComposite() async throws {
@@ -356,7 +357,7 @@ import Testing
 
     @Test func healthUnauthorized() async throws {
         let http = FakeHTTPTransport()
-        http.on("GET", "", .json(#"{"error":{"type":"security_exception","reason":"Unauthorized"},"status":401}"#, status: 401))
+        http.on("GET", "os.test", .json(#"{"error":{"type":"security_exception","reason":"Unauthorized"},"status":401}"#, status: 401))
         let error = await #expect(throws: IngestError.self) { try await makeIndex(http).checkHealth() }
         #expect(error?.reason == .authFailed)
         #expect(error?.message.contains("OPENSEARCH_USERNAME") == true)
@@ -364,7 +365,7 @@ import Testing
 
     @Test func healthConnectionRefusedNamesHostVariable() async throws {
         let http = FakeHTTPTransport()
-        http.on("GET", "", .connectionRefused("http://os.test:9200"))
+        http.on("GET", "os.test", .connectionRefused("http://os.test:9200"))
         let error = await #expect(throws: IngestError.self) { try await makeIndex(http).checkHealth() }
         #expect(error?.reason == .serviceUnavailable)
         #expect(error?.message.contains("http://os.test:9200") == true)
@@ -378,5 +379,29 @@ import Testing
         http.on("GET", "9200", Self.fixture("root.json"))
         let error = await #expect(throws: IngestError.self) { try await makeIndex(http).checkHealth() }
         #expect(error?.reason == .serviceUnavailable)
+    }
+}
+
+@Suite struct OpenSearchTransportErrorTests {
+    @Test func untrustedCertificateIsNotRetriedAndNamesCAVariable() async throws {
+        let http = FakeHTTPTransport()
+        // The message AsyncHTTPTransport produced against osproxy's self-signed certificate.
+        http.on("GET", "os.test", .error(IngestError(.serviceUnavailable, "cannot reach https://os.test:9200: handshakeFailed(NIOSSL.BoringSSLError.sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED]))", transient: true)))
+        let index = try OpenSearchIndex(configuration: OpenSearchConfiguration(host: "https://os.test:9200", retry: OpenSearchIndexTests.fastRetry), transport: http)
+        let error = await #expect(throws: IngestError.self) { _ = try await index.vectorDimension(index: "docs", vectorField: "v") }
+        #expect(error?.reason == .serviceUnavailable)
+        #expect(error?.isTransient == false)
+        #expect(error?.message.contains("OPENSEARCH_CA_CERT") == true)
+        #expect(http.requests.count == 1)
+    }
+
+    @Test func connectionErrorsAreRetriedThenNameTheSettings() async throws {
+        let http = FakeHTTPTransport()
+        http.on("GET", "os.test", .connectionRefused("http://os.test:9200/docs/_mapping"))
+        let index = try OpenSearchIndex(configuration: OpenSearchConfiguration(host: "os.test", retry: OpenSearchIndexTests.fastRetry), transport: http)
+        let error = await #expect(throws: IngestError.self) { _ = try await index.vectorDimension(index: "docs", vectorField: "v") }
+        #expect(error?.reason == .serviceUnavailable)
+        #expect(error?.message.contains("OPENSEARCH_HOST") == true)
+        #expect(http.requests.count == OpenSearchIndexTests.fastRetry.maxAttempts)
     }
 }
