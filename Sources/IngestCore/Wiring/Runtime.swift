@@ -23,7 +23,7 @@ package final class Runtime: Sendable {
         let opensearch = try OpenSearchConfiguration(environment: env.values)
 
         var config = HTTPClient.Configuration()
-        config.timeout = .init(connect: .seconds(10), read: .seconds(300))
+        config.timeout = .init(connect: .seconds(5), read: .seconds(300))
         // Redirects are followed by URLFetcher itself, so the URL guard sees every hop.
         config.redirectConfiguration = .disallow
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(16, settings.concurrency * 2))
