@@ -31,4 +31,35 @@ import Testing
         }
         #expect(ingester.cancellations == 1)
     }
+
+    /// The orchestrator pools connections and does not retry a step whose pooled connection was
+    /// closed: an execute must leave its connection open for the next request.
+    @Test func executeKeepsTheConnectionAlive() async throws {
+        try await TestApp.make().test(.live) { client in
+            let port = try #require(client.port)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            try await channel.executeThenClose { inbound, outbound in
+                var responses = inbound.makeAsyncIterator()
+                for id in ["k1", "k2", "k3"] {
+                    let body = ExecuteTests.execute(#"{"source":"/data/a.pdf"}"#, id: id)
+                    try await outbound.write(ByteBuffer(string: "POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)"))
+                    var received = ""
+                    while !received.contains(#""id":"\#(id)""#) {
+                        guard let buffer = try await responses.next() else {
+                            Issue.record("connection closed after \(received.isEmpty ? "the previous response" : "a partial response")")
+                            return
+                        }
+                        received += String(buffer: buffer)
+                    }
+                    #expect(received.hasPrefix("HTTP/1.1 200"))
+                    #expect(!received.lowercased().contains("connection: close"))
+                }
+            }
+        }
+    }
 }
