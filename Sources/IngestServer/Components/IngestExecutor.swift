@@ -14,6 +14,7 @@ package struct IngestExecutor<Ingester: DocumentIngesting>: Sendable {
     let metrics: WorkerMetrics
     let executeTimeout: Duration
 
+    /// An executor over `ingester`, each execution bounded by `executeTimeout`.
     package init(ingester: Ingester, metrics: WorkerMetrics, executeTimeout: Duration) {
         self.ingester = ingester
         self.metrics = metrics

@@ -13,11 +13,13 @@ package struct IngestInput: Sendable, Equatable {
         case blob(id: String)
     }
 
+    /// The `source` field.
     package var source: Source
     /// `filename` given inside the `source` object (names inline content).
     package var sourceFilename: String?
     /// `mimetype` given inside the `source` object.
     package var sourceMimetype: String?
+    // The optional top-level fields, as the pipeline request names them.
     package var filename: String?
     package var index: String?
     package var owner: String?
@@ -34,6 +36,7 @@ package struct IngestInput: Sendable, Equatable {
     ]
     /// Fields of a `source` object: exactly one of the first four, plus optional naming fields.
     package static let sourceKinds = ["url", "path", "base64", "blob_id"]
+    /// Naming fields allowed inside a `source` object.
     package static let sourceNamingFields: Set<String> = ["filename", "mimetype"]
 
     /// Parses a step input. Throws `IngestError(.invalidInput)` with a message naming the field.

@@ -36,6 +36,7 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// would otherwise hang the step (INGEST_CALLBACK_TIMEOUT_SECONDS).
     package var callbackTimeout: Duration
 
+    /// The defaults of `ingest serve`; tests override single values.
     package init(
         host: String = "0.0.0.0",
         port: Int = 8080,

@@ -11,6 +11,7 @@ package struct DependencyMonitor<Ingester: DocumentIngesting>: Service {
     let interval: Duration
     let timeout: Duration
 
+    /// Checks `ingester`'s dependencies every `interval`, each check bounded by `timeout`.
     package init(ingester: Ingester, state: WorkerState, interval: Duration, timeout: Duration) {
         self.ingester = ingester
         self.state = state
@@ -18,6 +19,7 @@ package struct DependencyMonitor<Ingester: DocumentIngesting>: Service {
         self.timeout = timeout
     }
 
+    /// Refreshes until graceful shutdown.
     package func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

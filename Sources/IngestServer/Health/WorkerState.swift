@@ -13,6 +13,7 @@ package final class WorkerState: Sendable {
     private let drainingFlag = Atomic<Bool>(false)
     private let snapshot = Mutex<DependencySnapshot?>(nil)
 
+    /// Fresh state with a new instance id for `podName`.
     package init(podName: String) {
         self.instanceID = Self.makeInstanceID(podName: podName)
     }
@@ -40,11 +41,14 @@ package final class WorkerState: Sendable {
 
 /// One dependency check as `/health` reports it.
 package struct DependencySnapshot: Sendable, Equatable {
+    /// When the check ended (or timed out).
     package var checkedAt: Date
+    /// One entry per dependency.
     package var statuses: [DependencyStatus]
     /// True when the check did not finish within the health-check timeout.
     package var timedOut: Bool
 
+    /// A check result.
     package init(checkedAt: Date, statuses: [DependencyStatus], timedOut: Bool = false) {
         self.checkedAt = checkedAt
         self.statuses = statuses

@@ -12,12 +12,14 @@ package struct DrainGate: Service {
     let grace: Duration
     let logger: Logger
 
+    /// A gate draining `state` for `grace` after the shutdown signal.
     package init(state: WorkerState, grace: Duration, logger: Logger) {
         self.state = state
         self.grace = grace
         self.logger = logger
     }
 
+    /// Waits for graceful shutdown, drains, waits the grace period, returns.
     package func run() async throws {
         // Returns when graceful shutdown is triggered (or the task is cancelled).
         try? await gracefulShutdown()

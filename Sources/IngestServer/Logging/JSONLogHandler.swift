@@ -6,8 +6,11 @@ import Logging
 /// `label`, then the metadata), so log collectors in a pod parse the worker's logs without
 /// patterns. Bootstrap it once: `LoggingSystem.bootstrap(JSONLogHandler.init)`.
 package struct JSONLogHandler: LogHandler {
+    /// Messages below this level are dropped.
     package var logLevel: Logger.Level
+    /// Metadata added to every line of this logger.
     package var metadata: Logger.Metadata = [:]
+    /// Metadata added from the task context (e.g. tracing).
     package var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let sink: JSONLogSink
@@ -30,6 +33,7 @@ package struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Writes `event` as one JSON line; event metadata wins over logger metadata.
     package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided, uniquingKeysWith: { _, new in new }) }
@@ -65,6 +69,7 @@ package struct JSONLogHandler: LogHandler {
 package struct JSONLogSink: Sendable {
     private let emit: @Sendable (String) -> Void
 
+    /// A sink calling `emit` with each line (no trailing newline).
     package init(_ emit: @escaping @Sendable (String) -> Void) { self.emit = emit }
 
     func write(_ line: String) { emit(line) }

@@ -15,12 +15,14 @@ package struct WorkerMetrics: Sendable {
         return WorkerMetrics(registry: registry)
     }()
 
+    /// Where every series lives; `/metrics` renders it.
     package let registry: PrometheusCollectorRegistry
 
     /// Stage latency buckets in seconds: Docling takes seconds to minutes, embedding and indexing
     /// milliseconds to seconds.
     static let stageBuckets: [Double] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
 
+    /// Metrics in `registry` (tests may pass their own).
     package init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
     }
@@ -55,6 +57,7 @@ package struct WorkerMetrics: Sendable {
 
     /// Tracks executions in progress.
     package func executeStarted() { inFlight.increment() }
+    /// Counterpart of ``executeStarted()``.
     package func executeFinished() { inFlight.decrement() }
 
     private var inFlight: Prometheus.Gauge { registry.makeGauge(descriptor: Self.executionsInFlight) }

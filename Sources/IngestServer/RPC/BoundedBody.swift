@@ -9,6 +9,7 @@ package enum BoundedBody {
     package struct TooLarge: Error, Sendable, Equatable {
         /// The size the client declared, when it declared one.
         package var declaredLength: Int?
+        /// INGEST_MAX_BODY_BYTES at the time of the refusal.
         package var limit: Int
         /// The first bytes of the body, to find the JSON-RPC id to answer with (the orchestrator
         /// writes `jsonrpc`, then `id`, first).

@@ -15,6 +15,7 @@ package enum JSONRPCID: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The id as it goes back on the wire.
     package var json: JSONValue {
         switch self {
         case .string(let s): .string(s)
@@ -22,6 +23,7 @@ package enum JSONRPCID: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The id as text, for logs and messages.
     package var description: String {
         switch self {
         case .string(let s): s
@@ -33,10 +35,14 @@ package enum JSONRPCID: Sendable, Hashable, CustomStringConvertible {
 /// A JSON-RPC error object. `message` is what a person reads in the failed step, so it says what
 /// failed and why; `data` carries the machine-readable reason (Stepflow 0.9 drops it, our logs keep it).
 package struct JSONRPCError: Error, Sendable, Equatable {
+    /// The JSON-RPC error code (see the constants below).
     package var code: Int
+    /// What failed, for which source, and why: shown in the failed step.
     package var message: String
+    /// Machine-readable details (`reason`, `source`).
     package var data: JSONValue?
 
+    /// An error object with an optional `data` member.
     package init(code: Int, message: String, data: JSONValue? = nil) {
         self.code = code
         self.message = message
@@ -58,6 +64,7 @@ package struct JSONRPCError: Error, Sendable, Equatable {
     /// The component ran and failed; the code the Stepflow Python SDK uses (captures, session 2).
     package static let executionFailedCode = -32003
 
+    /// The error object as it goes on the wire.
     package var json: JSONValue {
         var object: [String: JSONValue] = ["code": .int(code), "message": .string(message)]
         if let data { object["data"] = data }
@@ -120,8 +127,11 @@ package enum JSONRPCMessage: Sendable, Equatable {
 
 /// An error to answer with, and the id of the message it answers (nil when unknown).
 package struct JSONRPCFailure: Error, Sendable, Equatable {
+    /// The id of the message being answered, nil when it could not be read.
     package var id: JSONRPCID?
+    /// The error to answer with.
     package var error: JSONRPCError
+    /// A failure answering `id`.
     package init(id: JSONRPCID?, error: JSONRPCError) {
         self.id = id
         self.error = error
@@ -157,15 +167,19 @@ package enum JSONRPCEncoder {
 }
 
 extension JSONRPCError {
+    /// -32700: the body is not JSON.
     package static func parseError(_ detail: String) -> JSONRPCError {
         JSONRPCError(code: parseErrorCode, message: "Parse error: \(detail)")
     }
+    /// -32600: JSON, but not a usable JSON-RPC message.
     package static func invalidRequest(_ detail: String) -> JSONRPCError {
         JSONRPCError(code: invalidRequestCode, message: "Invalid request: \(detail)")
     }
+    /// -32601: a method this worker does not serve.
     package static func methodNotFound(_ method: String) -> JSONRPCError {
         JSONRPCError(code: methodNotFoundCode, message: "Method not found: '\(method)' is not supported by the ingest worker", data: ["method": .string(method)])
     }
+    /// -32602: params or input of the wrong shape, or refused.
     package static func invalidParams(_ detail: String, reason: IngestError.Reason = .invalidInput) -> JSONRPCError {
         JSONRPCError(code: invalidParamsCode, message: "Invalid params: \(detail)", data: ["reason": .string(reason.rawValue)])
     }

@@ -7,6 +7,7 @@ import IngestKit
 package actor PendingCallbacks {
     private var waiting: [JSONRPCID: AsyncStream<Result<JSONValue, JSONRPCError>>.Continuation] = [:]
 
+    /// An empty table.
     package init() {}
 
     /// Ids awaiting a reply (for tests and diagnostics).

@@ -92,9 +92,12 @@ func cancellingOnClose<T: Sendable>(_ signal: ConnectionCloseSignal?, _ operatio
 /// The request context of the worker: Hummingbird's basic context plus the connection, so
 /// long executions can watch it.
 package struct WorkerRequestContext: RequestContext {
+    /// Hummingbird's per-request storage (logger, endpoint path, …).
     package var coreContext: CoreRequestContextStorage
+    /// The connection the request came on.
     package let channel: any Channel
 
+    /// Made by Hummingbird for each request.
     package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.channel = source.channel

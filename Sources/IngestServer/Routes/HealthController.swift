@@ -10,11 +10,13 @@ package struct HealthController: Sendable {
     let state: WorkerState
     let metrics: WorkerMetrics
 
+    /// Routes reading `state` and rendering `metrics`.
     package init(state: WorkerState, metrics: WorkerMetrics) {
         self.state = state
         self.metrics = metrics
     }
 
+    /// Registers `GET /health` and `GET /metrics`.
     package func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in

@@ -15,6 +15,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     let state: WorkerState
     let metrics: WorkerMetrics
 
+    /// A controller running `/ingest` executions on `ingester`.
     package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, metrics: WorkerMetrics) {
         self.executor = IngestExecutor(ingester: ingester, metrics: metrics, executeTimeout: configuration.executeTimeout)
         self.configuration = configuration
@@ -26,6 +27,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     /// reply POSTs and the balancer routes those by it (protocol §8.4, §9).
     package static var instanceHeader: HTTPField.Name { HTTPField.Name("Stepflow-Instance-Id")! }
 
+    /// Registers `POST /`.
     package func addRoutes(to router: Router<WorkerRequestContext>) {
         router.post("/") { request, context in
             try await self.handle(request, channel: context.channel, logger: context.logger)
