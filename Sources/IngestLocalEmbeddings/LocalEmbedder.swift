@@ -1,0 +1,84 @@
+import IngestKit
+import Synchronization
+
+/// ``Embedder`` that runs all-MiniLM-L6-v2 in this process (no service, no network).
+///
+/// The model is loaded on the first `embed`/`probeDimension`, not at construction, so a CLI or
+/// worker that never embeds locally pays nothing. Copies share one loaded model: build one
+/// `LocalEmbedder` per process and hand it to every caller. Batches from all callers run one at a
+/// time (OpenBLAS already spreads one batch over EMBEDDING_THREADS cores); waiting is async, so
+/// a waiting request holds no thread. Each batch runs on the calling task, and cancellation is
+/// checked between batches.
+package struct LocalEmbedder: Embedder {
+    package let configuration: LocalEmbeddingConfiguration
+    private let shared: SharedModel
+
+    package var model: String { LocalEmbeddingConfiguration.modelName }
+
+    package init(configuration: LocalEmbeddingConfiguration) {
+        self.configuration = configuration
+        self.shared = SharedModel(configuration: configuration)
+    }
+
+    /// Whether the model has been loaded yet (for `ingest doctor` and tests).
+    package var isLoaded: Bool { shared.isLoaded }
+
+    package func embed(_ texts: [String]) async throws -> [[Float]] {
+        guard !texts.isEmpty else { return [] }
+        do {
+            let model = try await shared.model()
+            let ids = texts.map(model.tokenIDs)
+            var vectors = [[Float]](repeating: [], count: texts.count)
+            for batch in LocalEmbeddingModel.batches(lengths: ids.map(\.count), batchSize: configuration.batchSize) {
+                try Task.checkCancellation()
+                let sequences = batch.map { ids[$0] }
+                let out: [[Float]]
+                do {
+                    out = try await shared.gate.withPermit { try model.encoder.encode(sequences) }
+                } catch var error as IngestError {
+                    error.itemIndex = error.itemIndex.map { batch[$0] }
+                    throw error
+                }
+                for (index, vector) in zip(batch, out) { vectors[index] = vector }
+            }
+            return vectors
+        } catch is CancellationError {
+            throw IngestError(.cancelled, "embedding \(texts.count) texts locally was cancelled")
+        }
+    }
+
+    /// Loads the model if needed and returns its dimension (384 for all-MiniLM-L6-v2), after
+    /// embedding one short text so a broken weights file shows up here and not mid-run.
+    package func probeDimension() async throws -> Int {
+        let vectors = try await embed(["dimension probe"])
+        guard let dimension = vectors.first?.count, dimension > 0 else {
+            throw IngestError(.embedFailed, "the local embedder (\(configuration.modelPath)) returned an empty vector; download the model again (scripts/fetch-minilm)")
+        }
+        return dimension
+    }
+
+    /// The lazily loaded model and the gate that runs one batch at a time.
+    private final class SharedModel: Sendable {
+        let configuration: LocalEmbeddingConfiguration
+        /// One permit: batches of concurrent callers take turns; also serialises the first load.
+        let gate = AsyncLimiter(limit: 1)
+        private let loaded = Mutex<LocalEmbeddingModel?>(nil)
+
+        init(configuration: LocalEmbeddingConfiguration) {
+            self.configuration = configuration
+        }
+
+        var isLoaded: Bool { loaded.withLock { $0 != nil } }
+
+        /// The model, loaded by the first caller; a failed load is retried by the next call.
+        func model() async throws -> LocalEmbeddingModel {
+            if let model = loaded.withLock({ $0 }) { return model }
+            return try await gate.withPermit {
+                if let model = loaded.withLock({ $0 }) { return model }
+                let model = try LocalEmbeddingModel(folder: configuration.modelPath, threads: configuration.threads)
+                loaded.withLock { $0 = model }
+                return model
+            }
+        }
+    }
+}

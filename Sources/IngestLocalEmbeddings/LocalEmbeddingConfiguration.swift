@@ -1,0 +1,103 @@
+import Foundation
+import IngestKit
+
+/// Settings of the in-process embedder, and the rule that decides whether it is used at all.
+package struct LocalEmbeddingConfiguration: Sendable, Equatable {
+    /// The model the local embedder runs, recorded as `embedding_model`; the vector field is
+    /// `chunk_embedding_all_minilm_l6_v2` (384 dimensions), the same as for an OpenAI-compatible
+    /// server serving this model, so vectors from either are interchangeable.
+    package static let modelName = "all-MiniLM-L6-v2"
+    /// Names of the model EMBEDDING_MODEL may carry while the local embedder is selected.
+    package static let acceptedModelNames: Set<String> = ["all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"]
+    /// Texts per forward pass when EMBEDDING_BATCH_SIZE is unset (scripts/bench-embed).
+    package static let defaultBatchSize = 32
+    /// Upper bound of EMBEDDING_BATCH_SIZE for this embedder: 256 texts × 256 tokens is about
+    /// 0.8 GB of scratch memory, and a batch holds the CPU without a cancellation check.
+    package static let maxBatchSize = 256
+
+    /// The folder in the Hugging Face layout (config.json, model.safetensors, vocab.txt,
+    /// tokenizer_config.json, 1_Pooling/config.json).
+    package var modelPath: String
+    /// OpenBLAS threads (EMBEDDING_THREADS, default: the CPUs this process may use).
+    package var threads: Int
+    /// Texts per forward pass (EMBEDDING_BATCH_SIZE, default 32).
+    package var batchSize: Int
+
+    package init(modelPath: String, threads: Int, batchSize: Int = defaultBatchSize) {
+        self.modelPath = modelPath
+        self.threads = max(1, threads)
+        self.batchSize = min(max(1, batchSize), Self.maxBatchSize)
+    }
+
+    /// Where the model is looked for when no path is given and no remote service is configured,
+    /// in order: $XDG_CACHE_HOME/ingest/models/all-MiniLM-L6-v2 (or ~/.cache/ingest/models/…),
+    /// /usr/local/share/ingest/models/…, /usr/share/ingest/models/…, /opt/ingest/models/… (the
+    /// container image).
+    package static func defaultLocations(environment: [String: String]) -> [String] {
+        var locations: [String] = []
+        if let cache = nonEmpty(environment["XDG_CACHE_HOME"]) {
+            locations.append(cache + "/ingest/models/" + modelName)
+        } else if let home = nonEmpty(environment["HOME"]) {
+            locations.append(home + "/.cache/ingest/models/" + modelName)
+        }
+        locations += ["/usr/local/share", "/usr/share", "/opt"].map { $0 + "/ingest/models/" + modelName }
+        return locations
+    }
+
+    /// Decides whether the local embedder is used; nil means "use the OpenAI-compatible service".
+    ///
+    /// The local embedder is used when `cliModelPath` (`--embedding-model-path`) or
+    /// EMBEDDING_MODEL_PATH is set, or when neither OPENAI_BASE_URL nor OPENAI_API_KEY is set and a
+    /// model folder (one holding config.json and model.safetensors) is found in
+    /// ``defaultLocations(environment:)``. Pure apart from `fileExists`.
+    /// - Parameters:
+    ///   - processorCount: the default of EMBEDDING_THREADS.
+    ///   - fileExists: file lookup, injectable for tests.
+    /// - Throws: ``IngestError`` `configuration` for a bad EMBEDDING_THREADS or EMBEDDING_BATCH_SIZE, or an
+    ///   EMBEDDING_MODEL other than all-MiniLM-L6-v2 next to an explicit model path.
+    package static func select(
+        environment: [String: String],
+        cliModelPath: String?,
+        processorCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
+    ) throws -> LocalEmbeddingConfiguration? {
+        let requestedModel = nonEmpty(environment["EMBEDDING_MODEL"])
+        let namesThisModel = requestedModel.map { acceptedModelNames.contains($0.lowercased()) } ?? true
+        let path: String
+        if let explicit = nonEmpty(cliModelPath) ?? nonEmpty(environment["EMBEDDING_MODEL_PATH"]) {
+            guard namesThisModel else {
+                throw IngestError(.configuration, "EMBEDDING_MODEL is \(requestedModel ?? "") but EMBEDDING_MODEL_PATH (or --embedding-model-path) selects the local embedder, which runs \(modelName); unset EMBEDDING_MODEL or set it to \(modelName)")
+            }
+            path = explicit
+        } else {
+            // A remote service named in any way, or another model asked for: not ours to take over.
+            guard nonEmpty(environment["OPENAI_BASE_URL"]) == nil, nonEmpty(environment["OPENAI_API_KEY"]) == nil, namesThisModel,
+                  let found = defaultLocations(environment: environment).first(where: {
+                      fileExists($0 + "/config.json") && fileExists($0 + "/model.safetensors")
+                  })
+            else { return nil }
+            path = found
+        }
+        let threads = try integer(environment, "EMBEDDING_THREADS", default: max(1, processorCount), range: 1...256)
+        let batchSize = try integer(environment, "EMBEDDING_BATCH_SIZE", default: defaultBatchSize, range: 1...maxBatchSize)
+        return LocalEmbeddingConfiguration(modelPath: path, threads: threads, batchSize: batchSize)
+    }
+
+    /// One line for `ingest doctor` and logs.
+    package var summary: String {
+        "local \(Self.modelName) from \(modelPath) (\(threads) thread\(threads == 1 ? "" : "s"), batches of \(batchSize))"
+    }
+
+    private static func nonEmpty(_ value: String?) -> String? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    private static func integer(_ environment: [String: String], _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = nonEmpty(environment[name]) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw IngestError(.configuration, "\(name)=\(text) is not a whole number from \(range.lowerBound) to \(range.upperBound); fix or unset it")
+        }
+        return number
+    }
+}

@@ -1,0 +1,19 @@
+// swift-tools-version:6.2
+// The Swift side of scripts/bench-embed: the real IngestLocalEmbeddings sources (symlinked) and
+// the three IngestKit files they use, so the release build takes a minute instead of building
+// the whole `ingest` graph (AsyncHTTPClient, NIO, Hummingbird).
+import PackageDescription
+
+let settings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+
+let package = Package(
+    name: "embed-bench",
+    platforms: [.macOS(.v15)],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "IngestKit", swiftSettings: settings),
+        .target(name: "IngestTokenizer", swiftSettings: settings),
+        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "COpenBLAS"], swiftSettings: settings),
+        .executableTarget(name: "embed-bench", dependencies: ["IngestLocalEmbeddings"], swiftSettings: settings),
+    ]
+)

@@ -1,0 +1,1 @@
+../../../../../Sources/IngestKit/Concurrency/AsyncLimiter.swift

@@ -1,0 +1,1 @@
+../../../../../Sources/IngestKit/Seams/Embedder.swift

@@ -1,0 +1,1 @@
+../../../../../Sources/IngestKit/Errors/IngestError.swift
