@@ -27,6 +27,8 @@ package final class Runtime: Sendable {
         // Redirects are followed by URLFetcher itself, so the URL guard sees every hop.
         config.redirectConfiguration = .disallow
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(16, settings.concurrency * 2))
+        // Fail fast on a refused connection: our RetryPolicy decides about retries, with back-off.
+        config.connectionPool.retryConnectionEstablishment = false
         let general = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         let search: HTTPClient
         do {

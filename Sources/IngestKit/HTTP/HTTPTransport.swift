@@ -60,6 +60,17 @@ package protocol HTTPTransport: Sendable {
 /// AsyncHTTPClient rather than URLSession: on Linux, URLSession cannot trust a custom CA file
 /// (OPENSEARCH_CA_CERT) and has no streaming responses (shared/spec/swift-stack.md).
 package struct AsyncHTTPTransport: HTTPTransport {
+    /// A short cause for people, instead of NIO's nested error dumps.
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("errno: 111") || text.contains("Connection refused") || text.contains("connectionRefused") { return "connection refused" }
+        if text.contains("errno: 113") || text.contains("No route to host") { return "no route to host" }
+        if text.contains("connectTimeout") { return "connection timed out" }
+        if text.contains("remoteConnectionClosed") { return "the server closed the connection" }
+        if text.contains("NXDOMAIN") || text.contains("Name or service not known") || text.contains("getaddrinfo") { return "host name does not resolve" }
+        return redactingCredentials(text)
+    }
+
     package let client: HTTPClient
     /// Responses larger than this are refused rather than read into memory.
     package var maxResponseBytes: Int
@@ -93,7 +104,7 @@ package struct AsyncHTTPTransport: HTTPTransport {
         } catch let error as NIOTooManyBytesError {
             throw IngestError(.internalError, "\(request.method) \(redactingCredentials(request.url)): response larger than \(maxResponseBytes) bytes (\(error))")
         } catch {
-            throw IngestError(.serviceUnavailable, "cannot reach \(redactingCredentials(request.url)): \(error)", transient: true)
+            throw IngestError(.serviceUnavailable, "cannot reach \(redactingCredentials(request.url)): \(Self.describe(error))", transient: true)
         }
     }
 }
