@@ -300,20 +300,13 @@ package struct LoadedDocument: Sendable {
     }
 }
 
-/// Remembers which (index, vector field) pairs were verified, so a batch checks the mapping
-/// once instead of once per document, and concurrent documents wait for the same check.
-actor PreparedIndexes {
-    private var done: [String: Int] = [:]
-
+/// Checks the index before each document's first write. Not cached across documents on purpose:
+/// if OpenSearch restarts (or the index is deleted) mid-batch, a `_bulk` to a missing index would
+/// auto-create it with dynamic mappings (the vector as a plain float array); re-checking costs one
+/// `GET _mapping` per document and recreates the index properly instead. Concurrent documents of
+/// one batch run their checks independently (creation races are handled by the index client).
+struct PreparedIndexes: Sendable {
     func prepare(index: String, vectorField: String, dimension: Int, using chunkIndex: any ChunkIndex) async throws {
-        let key = index + "\u{0}" + vectorField
-        if let known = done[key] {
-            guard known == dimension else {
-                throw IngestError(.dimensionMismatch, "the embeddings service returned \(dimension) dimensions, but \(vectorField) in index \(index) has \(known): use an index made for this model (--index) or the model it was made for")
-            }
-            return
-        }
         try await chunkIndex.prepare(index: index, vectorField: vectorField, dimension: dimension)
-        done[key] = dimension
     }
 }
