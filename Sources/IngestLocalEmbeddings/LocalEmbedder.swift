@@ -5,10 +5,11 @@ import Synchronization
 ///
 /// The model is loaded on the first `embed`/`probeDimension`, not at construction, so a CLI or
 /// worker that never embeds locally pays nothing. Copies share one loaded model: build one
-/// `LocalEmbedder` per process and hand it to every caller. Batches from all callers run one at a
-/// time (OpenBLAS already spreads one batch over EMBEDDING_THREADS cores); waiting is async, so
-/// a waiting request holds no thread. Each batch runs on the calling task, and cancellation is
-/// checked between batches.
+/// `LocalEmbedder` per process and hand it to every caller. Batches from all callers take turns
+/// (one batch already keeps EMBEDDING_THREADS cores busy); waiting is async, so a waiting request
+/// holds no thread. Each batch runs on the calling task and holds its thread for its duration
+/// (about 0.1 s per 200-token text per core), so cancellation is checked between batches and
+/// EMBEDDING_BATCH_SIZE bounds how long one batch takes.
 package struct LocalEmbedder: Embedder {
     package let configuration: LocalEmbeddingConfiguration
     private let shared: SharedModel

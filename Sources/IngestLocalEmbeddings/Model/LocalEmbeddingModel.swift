@@ -52,21 +52,6 @@ package final class LocalEmbeddingModel: Sendable {
         return ids.map { Int32(truncatingIfNeeded: $0) }
     }
 
-    /// Embeds `texts` on the calling thread, `batchSize` texts of similar length at a time,
-    /// checking for cancellation between batches. For tools and tests; the worker goes through
-    /// ``LocalEmbedder``, which also serialises batches across callers.
-    /// - Throws: `CancellationError`, or ``IngestError`` from the encoder.
-    package func embed(_ texts: [String], batchSize: Int) throws -> [[Float]] {
-        let ids = texts.map(tokenIDs)
-        var vectors = [[Float]](repeating: [], count: texts.count)
-        for batch in Self.batches(lengths: ids.map(\.count), batchSize: batchSize) {
-            try Task.checkCancellation()
-            let out = try encoder.encode(batch.map { ids[$0] })
-            for (index, vector) in zip(batch, out) { vectors[index] = vector }
-        }
-        return vectors
-    }
-
     /// Groups the positions of texts with `lengths` tokens into batches of at most `batchSize`,
     /// shortest first, so each batch holds texts of similar length (their attention blocks are
     /// alike; the order of the result is restored by the caller).
