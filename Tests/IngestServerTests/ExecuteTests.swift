@@ -65,8 +65,10 @@ import Testing
     }
 
     @Test func executeHasItsOwnDeadline() async throws {
+        // The fake would take 10 minutes; the deadline is 200 ms. The bound below is generous so
+        // the test shows "the deadline cut it short" without timing the machine.
         let ingester = FakeIngester { _ in
-            try await Task.sleep(for: .seconds(30))
+            try await Task.sleep(for: .seconds(600))
             return DocumentOutcome(source: "x", status: .indexed)
         }
         let started = ContinuousClock.now
@@ -77,7 +79,7 @@ import Testing
             #expect(message.contains("/data/slow.pdf") && message.contains("INGEST_EXECUTE_TIMEOUT_SECONDS"))
             #expect(reply["error"]?["data"]?["reason"] == "cancelled")
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(120))
         #expect(ingester.cancellations == 1)
     }
 

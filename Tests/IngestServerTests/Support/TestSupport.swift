@@ -130,7 +130,7 @@ extension HTTPField.Name {
 }
 
 /// Repeats `condition` until it returns a value or `timeout` passes.
-func eventually<T: Sendable>(timeout: Duration = .seconds(5), _ condition: @Sendable () async -> T?) async throws -> T {
+func eventually<T: Sendable>(timeout: Duration = .seconds(60), _ condition: @Sendable () async -> T?) async throws -> T {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if let value = await condition() { return value }
