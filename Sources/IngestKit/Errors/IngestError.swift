@@ -37,6 +37,9 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
         package static let dimensionMismatch = Reason(rawValue: "dimension_mismatch")
         /// A required service could not be reached (connection refused, DNS, TLS).
         package static let serviceUnavailable = Reason(rawValue: "service_unavailable")
+        /// Another process kept the source's lease (was ingesting another version of it) for
+        /// longer than INGEST_LEASE_WAIT_SECONDS.
+        package static let leaseTimeout = Reason(rawValue: "lease_timeout")
         /// A setting is missing or invalid.
         package static let configuration = Reason(rawValue: "configuration")
         /// Input that is not acceptable (bad shape, path outside the allowed roots, …).

@@ -63,4 +63,15 @@ package protocol ChunkIndex: Sendable {
 
     /// Checks the cluster answers with our credentials; throws ``IngestError``.
     func checkHealth() async throws
+
+    /// Takes the per-source lease that keeps two processes from writing and swapping generations
+    /// of one source at the same time (one would delete the other's chunks). Returns true when
+    /// `owner` holds it now (taken, or already its own); false when another live owner holds it.
+    /// A lease past its expiry, or one whose owner is known to be dead (see
+    /// ``LeaseOwner/isAbandoned(holder:)``), is taken over.
+    func acquireLease(index: String, source: String, owner: LeaseOwner, ttl: Duration) async throws -> Bool
+
+    /// Gives the lease back, only if `owner` still holds it (a lease taken over after expiry is
+    /// left to its new holder).
+    func releaseLease(index: String, source: String, owner: LeaseOwner) async throws
 }
