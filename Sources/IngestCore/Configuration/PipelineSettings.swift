@@ -26,6 +26,15 @@ package struct PipelineSettings: Sendable {
     /// INGEST_URL_TIMEOUT_SECONDS: bound on downloading one URL.
     package var urlTimeout: Duration = .seconds(120)
 
+    /// INGEST_LEASE_TTL_SECONDS: how long a per-source lease stays valid when its holder never
+    /// releases it (a process that hung). Longer than one document may take (convert + embed +
+    /// write), or a second process could take the lease over mid-write; a holder known to be dead
+    /// (same host, pid gone) is taken over at once anyway.
+    package var leaseTTL: Duration = .seconds(900)
+    /// INGEST_LEASE_WAIT_SECONDS: how long a document waits for another process to finish the
+    /// same source before failing with `lease_timeout`.
+    package var leaseWait: Duration = .seconds(600)
+
     package init() {}
 
     /// Reads the pipeline's variables. `forWorker` turns on the allowed-roots rule (none allowed
@@ -40,6 +49,8 @@ package struct PipelineSettings: Sendable {
         s.urlAllowHosts = Set(env.list("INGEST_URL_ALLOW_HOSTS", separator: ",").map { $0.lowercased() })
         s.maxFileBytes = try env.int("INGEST_MAX_FILE_BYTES", default: s.maxFileBytes, range: 1...(1 << 40))
         s.urlTimeout = try env.seconds("INGEST_URL_TIMEOUT_SECONDS", default: 120)
+        s.leaseTTL = try env.seconds("INGEST_LEASE_TTL_SECONDS", default: 900, range: 1...604_800)
+        s.leaseWait = try env.seconds("INGEST_LEASE_WAIT_SECONDS", default: 600, range: 0...604_800)
         if forWorker {
             s.allowedRoots = env.list("INGEST_ALLOWED_ROOTS", separator: ":").map { PathRules.canonical($0) }
         }

@@ -9,11 +9,12 @@ import Logging
 /// 1. read: resolve the input (path under the allowed roots, guarded URL, inline bytes),
 ///    hash the bytes (`document_id`) and derive the `generation`;
 /// 2. skip: a source whose stored chunks carry this generation and are all there is `unchanged`
-///    (no Docling call, no embedding call);
+///    (no Docling call, no embedding call); otherwise take the source's lease (waiting while
+///    another process ingests the same source) and check again under it;
 /// 3. convert (Docling) → 4. chunk → 5. embed → 6. index (`_bulk`, last request `refresh=wait_for`);
 /// 7. swap: delete the source's chunks of other generations, so exactly one generation remains.
 ///    The new generation is written completely before the old one goes: a document is never
-///    left with zero chunks.
+///    left with zero chunks. The lease is released after the swap (or the failure).
 package struct IngestPipeline: DocumentIngesting {
     package var converter: any DocumentConverter
     package var embedder: any Embedder
@@ -146,10 +147,37 @@ package struct IngestPipeline: DocumentIngesting {
         let id = identity(for: loaded, request: request)
         var outcome = DocumentOutcome(source: loaded.source, documentID: id.documentID, filename: loaded.filename, status: .failed, index: indexName)
         var timings = DocumentOutcome.Timings()
-        let clock = ContinuousClock()
         do {
             try PipelineSettings.validateIndexName(indexName)
-            // 2. unchanged?
+            // 2. unchanged? Answered without the lease when nothing needs writing: a read.
+            let stored = try await index.storedSource(index: indexName, source: loaded.source)
+            if let current = stored.generations.first(where: { $0.generation == id.generation }), current.isComplete, stored.generations.count == 1 {
+                outcome.status = .unchanged
+                outcome.chunks = current.chunkCount
+                return outcome
+            }
+            return try await withSourceLease(index: indexName, source: loaded.source) {
+                try await ingestHoldingLease(loaded, request: request, identity: id, indexName: indexName, outcome: &outcome, timings: &timings)
+            }
+        } catch let error as IngestError {
+            outcome.timings = timings
+            outcome.error = .init(reason: error.reason.rawValue, message: error.message)
+            if error.reason == .unsupportedFormat { outcome.status = .skipped }
+            return outcome
+        } catch is CancellationError {
+            outcome.error = .init(reason: IngestError.Reason.cancelled.rawValue, message: "\(loaded.filename): interrupted before it finished")
+            return outcome
+        } catch {
+            outcome.error = .init(reason: IngestError.Reason.internalError.rawValue, message: redactingCredentials("\(loaded.filename): \(error)"))
+            return outcome
+        }
+    }
+
+    /// Steps 2–7 with the source's lease held: nobody else writes or swaps this source meanwhile.
+    private func ingestHoldingLease(_ loaded: LoadedDocument, request: IngestRequest, identity id: DocumentIdentity, indexName: String, outcome: inout DocumentOutcome, timings: inout DocumentOutcome.Timings) async throws -> DocumentOutcome {
+        let clock = ContinuousClock()
+        do {
+            // 2. unchanged? Again under the lease: the holder we waited for may have written it.
             let stored = try await index.storedSource(index: indexName, source: loaded.source)
             if let current = stored.generations.first(where: { $0.generation == id.generation }), current.isComplete {
                 if stored.generations.count > 1 {
@@ -218,17 +246,57 @@ package struct IngestPipeline: DocumentIngesting {
             outcome.chunks = chunks.count
             outcome.timings = timings
             return outcome
-        } catch let error as IngestError {
-            outcome.timings = timings
-            outcome.error = .init(reason: error.reason.rawValue, message: error.message)
-            if error.reason == .unsupportedFormat { outcome.status = .skipped }
-            return outcome
-        } catch is CancellationError {
-            outcome.error = .init(reason: IngestError.Reason.cancelled.rawValue, message: "\(loaded.filename): interrupted before it finished")
-            return outcome
+        }
+    }
+
+    // MARK: - Per-source lease
+
+    /// Runs `body` holding the per-source lease in OpenSearch, so two processes ingesting two
+    /// versions of one source cannot interleave (A writes gen1, B writes gen2, A deletes gen2,
+    /// B deletes gen1: zero chunks). Waits for a lease held elsewhere, polling every 0.2–1 s, up
+    /// to INGEST_LEASE_WAIT_SECONDS and never past cancellation. Releases it on every path; a
+    /// release that fails (OpenSearch gone, the task cancelled) is left to the TTL, or to the
+    /// next acquisition in this process, which sees the acquisition finished and takes it over.
+    package func withSourceLease<T: Sendable>(index indexName: String, source: String, _ body: () async throws -> T) async throws -> T {
+        let owner = LeaseOwner.next()
+        defer { owner.finished() }
+        try await waitForLease(index: indexName, source: source, owner: owner)
+        let result: T
+        do {
+            result = try await body()
         } catch {
-            outcome.error = .init(reason: IngestError.Reason.internalError.rawValue, message: redactingCredentials("\(loaded.filename): \(error)"))
-            return outcome
+            await releaseLease(index: indexName, source: source, owner: owner)
+            throw error
+        }
+        await releaseLease(index: indexName, source: source, owner: owner)
+        return result
+    }
+
+    private func waitForLease(index indexName: String, source: String, owner: LeaseOwner) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + settings.leaseWait
+        var delay = Duration.milliseconds(200)
+        var logged = false
+        while true {
+            if try await index.acquireLease(index: indexName, source: source, owner: owner, ttl: settings.leaseTTL) { return }
+            let left = deadline - clock.now
+            guard left > .zero else {
+                throw IngestError(.leaseTimeout, "another process kept ingesting \(redactingCredentials(source)) into index '\(indexName)' for more than INGEST_LEASE_WAIT_SECONDS (\(Int(settings.leaseWait.seconds)) s); run it again once that process is done, or raise INGEST_LEASE_WAIT_SECONDS (a lease left by a process that hung expires after INGEST_LEASE_TTL_SECONDS)")
+            }
+            if !logged {
+                logger.info("waiting for another process to finish this source", metadata: ["source": "\(redactingCredentials(source))", "index": "\(indexName)"])
+                logged = true
+            }
+            try await Task.sleep(for: min(delay, left))
+            delay = min(.seconds(1), delay * 2)
+        }
+    }
+
+    private func releaseLease(index indexName: String, source: String, owner: LeaseOwner) async {
+        do {
+            try await index.releaseLease(index: indexName, source: source, owner: owner)
+        } catch {
+            logger.warning("could not release the lease; it expires after INGEST_LEASE_TTL_SECONDS", metadata: ["source": "\(redactingCredentials(source))", "error": "\(error)"])
         }
     }
 

@@ -94,6 +94,7 @@ actor InMemoryIndex: ChunkIndex {
 
     func write(index: String, documents: [IndexDocument], refresh: Bool) async throws {
         if let failWritesWith { throw failWritesWith }
+        if let onWrite { await onWrite(documents.first?.fields["source"]?.stringValue ?? "") }
         writes += 1
         var idx = indexes[index] ?? Index()
         for d in documents { idx.docs[d.id] = d.fields }
@@ -115,4 +116,39 @@ actor InMemoryIndex: ChunkIndex {
     func checkHealth() async throws {}
 
     func docs(_ index: String) -> [String: [String: JSONValue]] { indexes[index]?.docs ?? [:] }
+
+    // MARK: leases (the OpenSearch lock documents: create-if-absent, take over when expired or abandoned)
+
+    struct Lease { var owner: LeaseOwner; var expires: ContinuousClock.Instant }
+    var leases: [String: Lease] = [:]
+    var acquisitions = 0
+    var refusals = 0
+    var releases = 0
+    /// Called on every write, to let a test interleave another ingest at that moment.
+    var onWrite: (@Sendable (String) async -> Void)?
+
+    func acquireLease(index: String, source: String, owner: LeaseOwner, ttl: Duration) async throws -> Bool {
+        let key = index + "\u{0}" + source
+        let now = ContinuousClock.now
+        if let held = leases[key], held.owner.id != owner.id, held.expires > now, !owner.isAbandoned(holder: held.owner) {
+            refusals += 1
+            return false
+        }
+        leases[key] = Lease(owner: owner, expires: now + ttl)
+        acquisitions += 1
+        return true
+    }
+
+    func releaseLease(index: String, source: String, owner: LeaseOwner) async throws {
+        let key = index + "\u{0}" + source
+        if leases[key]?.owner.id == owner.id {
+            leases[key] = nil
+            releases += 1
+        }
+    }
+
+    func hold(index: String, source: String, by owner: LeaseOwner, for ttl: Duration) {
+        leases[index + "\u{0}" + source] = Lease(owner: owner, expires: .now + ttl)
+    }
+    func setOnWrite(_ hook: (@Sendable (String) async -> Void)?) { onWrite = hook }
 }
