@@ -50,19 +50,21 @@ package enum BoundedBody {
         guard let keyRange = text.range(of: #""id"\s*:\s*"#, options: .regularExpression) else { return nil }
         let rest = text[keyRange.upperBound...]
         if rest.first == "\"" {
-            var value = ""
+            // The raw string token, escapes and all, decoded by the JSON parser (so `\n`, `\u00e9`
+            // and surrogate pairs come back as the orchestrator wrote them).
+            var end = rest.index(after: rest.startIndex)
             var escaped = false
-            for character in rest.dropFirst() {
+            while end < rest.endIndex {
+                let character = rest[end]
                 if escaped {
-                    value.append(character)
                     escaped = false
                 } else if character == "\\" {
                     escaped = true
                 } else if character == "\"" {
-                    return .string(value)
-                } else {
-                    value.append(character)
+                    let token = rest[rest.startIndex...end]
+                    return (try? JSONDecoder().decode(String.self, from: Data(token.utf8))).map { .string($0) }
                 }
+                end = rest.index(after: end)
             }
             return nil
         }
