@@ -11,11 +11,13 @@ struct DoctorCommand: AsyncParsableCommand {
         abstract: "Check that Docling, the embeddings endpoint and OpenSearch are usable."
     )
 
+    @OptionGroup var embedding: EmbeddingOptions
+
     func run() async throws {
         let env = Environment()
         let runtime: Runtime
         do {
-            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: false), logger: CLILogging.logger(env))
+            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: false), logger: CLILogging.logger(env), embeddingModelPath: embedding.embeddingModelPath)
         } catch let error as IngestError {
             Terminal.line("configuration  FAIL  \(error.message)")
             throw ExitCode(2)
@@ -27,6 +29,7 @@ struct DoctorCommand: AsyncParsableCommand {
             let name = status.name.padding(toLength: 12, withPad: " ", startingAt: 0)
             Terminal.line("\(name) \(status.ok ? "ok  " : "FAIL")  \(status.url)  \(status.message)")
         }
+        Terminal.line("embedder     \(runtime.embedderSummary)")
         Terminal.line("index        \(runtime.pipeline.settings.index), vector field \(runtime.pipeline.vectorField)")
         if statuses.contains(where: { !$0.ok }) { throw ExitCode(2) }
     }

@@ -12,7 +12,7 @@ struct Ingest: AsyncParsableCommand {
         commandName: "ingest",
         abstract: "Turn documents into searchable vectors: Docling → chunks → embeddings → OpenSearch.",
         discussion: "Settings come from the environment (see README): DOCLING_SERVE_URL, OPENAI_BASE_URL, OPENAI_API_KEY, EMBEDDING_MODEL, OPENSEARCH_HOST, …",
-        subcommands: [RunCommand.self, ServeCommand.self, DoctorCommand.self, ChunkCommand.self, SchemaCommand.self],
+        subcommands: [RunCommand.self, ServeCommand.self, DoctorCommand.self, ChunkCommand.self, EmbedCommand.self, SchemaCommand.self],
         defaultSubcommand: RunCommand.self
     )
 

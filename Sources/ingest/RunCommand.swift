@@ -49,6 +49,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Convert and chunk only (no embeddings, no OpenSearch); write chunks as JSON lines to this file.")
     var preview: String?
 
+    @OptionGroup var embedding: EmbeddingOptions
+
     func validate() throws {
         if let c = concurrency, !(1...256).contains(c) { throw ValidationError("--concurrency must be from 1 to 256") }
         if let m = maxTokens, !(16...8192).contains(m) { throw ValidationError("--max-tokens must be from 16 to 8192") }
@@ -80,7 +82,7 @@ struct RunCommand: AsyncParsableCommand {
             if let maxTokens { settings.maxTokens = maxTokens }
             if let owner { settings.owner = owner }
             settings.doclingOptions.merge(try Self.parseDoclingOptions(doclingOptions)) { _, cli in cli }
-            runtime = try Runtime(environment: env, settings: settings, logger: CLILogging.logger(env))
+            runtime = try Runtime(environment: env, settings: settings, logger: CLILogging.logger(env), embeddingModelPath: embedding.embeddingModelPath)
         } catch let error as IngestError {
             Terminal.error(error.message)
             throw ExitCode(2)

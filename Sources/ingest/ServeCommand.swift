@@ -14,6 +14,8 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the Stepflow component worker (JSON-RPC over HTTP on SERVER_HOST:SERVER_PORT)."
     )
 
+    @OptionGroup var embedding: EmbeddingOptions
+
     func run() async throws {
         let env = Environment()
         LoggingSystem.bootstrap { label in
@@ -26,7 +28,8 @@ struct ServeCommand: AsyncParsableCommand {
         let server: ServerConfiguration
         do {
             server = try ServerConfiguration.fromEnvironment(env.values)
-            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: true), logger: logger)
+            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: true), logger: logger, embeddingModelPath: embedding.embeddingModelPath)
+            logger.info("embedder: \(runtime.embedderSummary)")
         } catch let error as IngestError {
             logger.critical("configuration error: \(error.message)")
             Terminal.error(error.message)

@@ -3,6 +3,7 @@ import Foundation
 import IngestDocling
 import IngestEmbeddings
 import IngestKit
+import IngestLocalEmbeddings
 import IngestOpenSearch
 import IngestTokenizer
 import Logging
@@ -15,11 +16,16 @@ package final class Runtime: Sendable {
     package let pipeline: IngestPipeline
     private let clients: [HTTPClient]
 
+    /// Which embedder is active, for `ingest doctor` and logs.
+    package let embedderSummary: String
+
     /// Reads DOCLING_*, OPENAI_*, EMBEDDING_* and OPENSEARCH_* (README, "Configuration").
+    /// - Parameter embeddingModelPath: `--embedding-model-path`, which selects the in-process embedder.
     /// - Throws: ``IngestError`` `configuration` naming the variable at fault.
-    package init(environment env: Environment, settings: PipelineSettings, logger: Logger) throws {
+    package init(environment env: Environment, settings: PipelineSettings, logger: Logger, embeddingModelPath: String? = nil) throws {
         let docling = try Self.doclingConfiguration(env)
         let embeddings = try Self.embeddingsConfiguration(env, model: settings.embeddingModel)
+        let local = try LocalEmbeddingConfiguration.select(environment: env.values, cliModelPath: embeddingModelPath)
         let opensearch = try OpenSearchConfiguration(environment: env.values)
 
         var config = HTTPClient.Configuration()
@@ -41,16 +47,26 @@ package final class Runtime: Sendable {
 
         let transport = AsyncHTTPTransport(client: general)
         let tokenizer = WordPieceTokenizer.miniLM
+        // The in-process model when selected (a path given, or no remote service configured and
+        // the model found in a default location); it loads lazily, on the first embedding.
+        let embedder: any Embedder
+        if let local {
+            embedder = LocalEmbedder(configuration: local)
+            embedderSummary = local.summary
+        } else {
+            embedder = OpenAIEmbedder(configuration: embeddings, transport: transport, tokenCounter: { tokenizer.tokenCount($0) })
+            embedderSummary = "OpenAI-compatible \(embeddings.model) at \(redactingCredentials(embeddings.baseURL))"
+        }
         pipeline = IngestPipeline(
             converter: DoclingServeClient(configuration: docling, transport: transport),
-            embedder: OpenAIEmbedder(configuration: embeddings, transport: transport, tokenCounter: { tokenizer.tokenCount($0) }),
+            embedder: embedder,
             index: try OpenSearchIndex(configuration: opensearch, transport: AsyncHTTPTransport(client: search)),
             tokenizer: tokenizer,
             settings: settings,
             fetcher: URLFetcher(transport: transport),
             endpoints: .init(
                 docling: redactingCredentials(docling.baseURL),
-                embeddings: redactingCredentials(embeddings.baseURL),
+                embeddings: local.map { "in-process (\($0.modelPath))" } ?? redactingCredentials(embeddings.baseURL),
                 opensearch: redactingCredentials((try? opensearch.baseURL()) ?? opensearch.host)),
             logger: logger)
     }

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import IngestCore
+import IngestKit
+
+/// Options shared by the commands that embed.
+struct EmbeddingOptions: ParsableArguments {
+    @Option(name: .customLong("embedding-model-path"), help: "A local all-MiniLM-L6-v2 folder (Hugging Face layout): embed in process (default: EMBEDDING_MODEL_PATH).")
+    var embeddingModelPath: String?
+}
+
+/// `ingest embed [TEXT...]`: prints one JSON array (the vector) per text, with the active
+/// embedder: for checking a setup by hand and for query vectors.
+struct EmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Print the embedding of each TEXT (or of each stdin line) as a JSON array per line."
+    )
+
+    @OptionGroup var embedding: EmbeddingOptions
+
+    @Argument(help: "Texts to embed; without any, one text per line is read from stdin.")
+    var texts: [String] = []
+
+    func run() async throws {
+        let env = Environment()
+        let runtime: Runtime
+        do {
+            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: false),
+                                  logger: CLILogging.logger(env), embeddingModelPath: embedding.embeddingModelPath)
+        } catch let error as IngestError {
+            Terminal.error(error.message)
+            throw ExitCode(2)
+        }
+        var inputs = texts
+        if inputs.isEmpty {
+            while let line = readLine(strippingNewline: true) { inputs.append(line) }
+        }
+        do {
+            let vectors = try await runtime.pipeline.embedder.embed(inputs)
+            var out = Data()
+            for vector in vectors {
+                out.append(Data(("[" + vector.map { "\($0)" }.joined(separator: ",") + "]\n").utf8))
+            }
+            FileHandle.standardOutput.write(out)
+        } catch let error as IngestError {
+            await runtime.shutdown()
+            Terminal.error(error.message)
+            throw ExitCode(error.isFatalForRun ? 2 : 1)
+        }
+        await runtime.shutdown()
+    }
+}
