@@ -12,6 +12,9 @@ DoclingFaultProxy   an in-process HTTP proxy in front of docling-serve. Faults a
                       partial = {name}        its result says status `partial_success` with an error
                     .submissions: Counter of submissions seen per file name (faulty ones included);
                     .forwarded: Counter of submissions that reached docling-serve.
+EmbeddingsFaultProxy an in-process proxy in front of the embeddings server: every `fail_every`-th
+                    request answers `fail_status` (500 or 503), and the requests numbered in `slow`
+                    wait `delay` seconds before being forwarded. .requests counts what it saw.
 PrivateService      a start-*.sh service of the test's own (own name and port, in the suite's run
                     dir) that the test may kill and start again on the same port.
 """
@@ -144,6 +147,64 @@ class DoclingFaultProxy:
             self.fail_5xx.clear(); self.unavailable.clear(); self.drop.clear()
             self.hang.clear(); self.failure.clear(); self.partial.clear()
             self.submissions.clear(); self.forwarded.clear()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class EmbeddingsFaultProxy:
+    def __init__(self, upstream: str, fail_every: int = 0, fail_status: int = 503, slow: set[int] | None = None,
+                 delay: float = 0.0):
+        parts = urlsplit(upstream)
+        self.fail_every, self.fail_status, self.slow, self.delay = fail_every, fail_status, slow or set(), delay
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.failed = 0
+        self.delayed = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy.lock:
+                    proxy.requests += 1
+                    n = proxy.requests
+                    fail = bool(proxy.fail_every) and n % proxy.fail_every == 0
+                    proxy.failed += fail
+                    slow = n in proxy.slow
+                    proxy.delayed += slow
+                if fail:
+                    data = json.dumps({"error": {"message": "injected server error", "type": "server_error"}}).encode()
+                    status = proxy.fail_status
+                else:
+                    if slow:
+                        time.sleep(proxy.delay)
+                    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=120)
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                    conn.request("POST", self.path, body=body, headers=headers)
+                    r = conn.getresponse()
+                    status, data = r.status, r.read()
+                    conn.close()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on a slow answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = base + parts.path  # keeps the /v1 of the upstream URL
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from conftest import VECTOR_FIELD, _free_port
-from fault_support import DoclingFaultProxy, PrivateService, chunks_by_source, write_markdown_docs
+from fault_support import DoclingFaultProxy, EmbeddingsFaultProxy, PrivateService, chunks_by_source, write_markdown_docs
 
 DOCLING_REASONS = {"service_unavailable", "parse_failed", "parse_timeout"}
 
@@ -170,6 +170,22 @@ def test_embeddings_input_too_long_is_rechunked(run_ingest, start_embeddings_ser
     # The warning is written only when the server refused a chunk as too long (HTTP 400).
     assert any("re-chunked" in w for w in d["warnings"]), d["warnings"]
     assert_index_matches_report(services.opensearch_url, index_name, run.docs())
+
+
+def test_embeddings_5xx_and_slow_answers_are_retried(run_ingest, services, index_name, tmp_path):
+    # Every 3rd request answers 503; the 1st and 2nd take 3 s, past EMBEDDING_TIMEOUT_SECONDS=1.
+    proxy = EmbeddingsFaultProxy(services.embeddings_url, fail_every=3, fail_status=503, slow={1, 2}, delay=3)
+    try:
+        folder = tmp_path / "docs"
+        write_markdown_docs(folder, 6)
+        run = run_ingest(folder, index=index_name, env={"OPENAI_BASE_URL": proxy.url, "EMBEDDING_TIMEOUT_SECONDS": "1",
+                                                         "EMBEDDING_BATCH_SIZE": "1"}, args=["--concurrency", "2"])
+        assert run.code == 0, str(run)
+        assert all(d["status"] == "indexed" for d in run.docs()), run.docs()
+        assert proxy.failed >= 1 and proxy.delayed == 2, (proxy.requests, proxy.failed, proxy.delayed)
+        assert_index_matches_report(services.opensearch_url, index_name, run.docs())
+    finally:
+        proxy.close()
 
 
 def test_dimension_mismatch_exits_2_before_writing(run_ingest, ingest_bin, opensearch, services, index_name, tmp_path):
