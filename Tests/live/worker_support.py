@@ -37,6 +37,20 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS, RssAnon (private heap/stacks), RssFile (mapped binary and libraries, shareable) and
+    Pss (RSS with shared pages divided among the processes mapping them), KiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":", 1)[0]
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            out[key] = int(line.split()[1])
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            out["Pss"] = int(line.split()[1])
+    return out
+
+
 def peak_rss_kib(pid: int) -> int:
     """Peak resident set size of a live process, KiB (VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -93,6 +107,11 @@ def wait_healthy(w: Worker, timeout: float = 60, poll: float = 0.005) -> Worker:
         while time.monotonic() < deadline:
             if w.proc.poll() is not None:
                 raise RuntimeError(f"{w.name} exited ({w.proc.returncode}) before answering; log:\n{tail(w.log)}")
+            # A bare connect first: cheaper than a refused HTTP request, so the poll stays tight.
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", w.port)) != 0:
+                    time.sleep(poll)
+                    continue
             try:
                 r = s.get(w.url + "/health", timeout=2)
                 if r.status_code == 200:
