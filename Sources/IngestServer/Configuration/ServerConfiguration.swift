@@ -19,6 +19,11 @@ package struct ServerConfiguration: Sendable, Equatable {
     package var podName: String
     /// Request bodies above this are refused before they are read (INGEST_MAX_BODY_BYTES).
     package var maxBodyBytes: Int
+    /// Request bodies nested deeper than this many arrays/objects are refused (-32700) by a linear
+    /// scan before they are decoded: decoding costs superlinear time in the depth (a 2.5 KB body
+    /// 510 levels deep took ~2 s of CPU), and a message needs about 5 levels (envelope, params,
+    /// input, options, Docling options).
+    package var maxJSONDepth: Int
     /// After SIGTERM, how long `/health` says "draining" while requests are still served, so the
     /// balancer's 10 s poll stops routing here before the server stops accepting (INGEST_SHUTDOWN_GRACE_SECONDS).
     package var shutdownGrace: Duration
@@ -42,6 +47,7 @@ package struct ServerConfiguration: Sendable, Equatable {
         port: Int = 8080,
         podName: String = ServerConfiguration.defaultPodName(),
         maxBodyBytes: Int = 64 * 1024 * 1024,
+        maxJSONDepth: Int = 64,
         shutdownGrace: Duration = .seconds(15),
         executeTimeout: Duration = .seconds(900),
         idleTimeout: Duration = .seconds(300),
@@ -53,6 +59,7 @@ package struct ServerConfiguration: Sendable, Equatable {
         self.port = port
         self.podName = podName
         self.maxBodyBytes = maxBodyBytes
+        self.maxJSONDepth = maxJSONDepth
         self.shutdownGrace = shutdownGrace
         self.executeTimeout = executeTimeout
         self.idleTimeout = idleTimeout

@@ -53,11 +53,11 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             return Self.json(JSONRPCEncoder.error(id: BoundedBody.sniffID(tooLarge.prefix), error), status: .contentTooLarge)
         }
 
-        // Decoding into JSONValue costs superlinear time in the depth (~2 s of CPU for a 2.5 KB body
-        // 510 levels deep), so deep bodies are refused by a linear scan first.
-        if Self.nestingExceeds(body, limit: Self.maxNestingDepth) {
+        // Decoding into JSONValue costs superlinear time in the depth, so deep bodies are refused
+        // by a linear scan first (see ServerConfiguration.maxJSONDepth).
+        if Self.nestingExceeds(body, limit: configuration.maxJSONDepth) {
             metrics.recordRPC(method: "unparsable", outcome: "error")
-            let detail = "the body nests arrays/objects deeper than \(Self.maxNestingDepth) levels"
+            let detail = "the body nests arrays/objects deeper than \(configuration.maxJSONDepth) levels"
             return Self.json(JSONRPCEncoder.error(id: BoundedBody.sniffID(body.prefix(BoundedBody.sniffLength)), .parseError("\(detail); send one JSON-RPC 2.0 message as application/json")), status: .badRequest)
         }
         let value: JSONValue
@@ -289,11 +289,6 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
         )
     }
-
-    /// The deepest nesting of a message (envelope, params, input, options, docling options are 5):
-    /// Foundation's parser would take up to 512 levels, but decoding costs superlinear time in the
-    /// depth, so a few KB of brackets could pin a core for seconds.
-    static var maxNestingDepth: Int { 64 }
 
     /// Whether `body` opens more than `limit` arrays/objects at once (brackets inside strings
     /// ignored). One pass over the bytes, stopping at the first level over the limit.
