@@ -119,6 +119,7 @@ def test_replica_killed_during_30_runs(fault_cluster, opensearch, index_name):
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(timeout=10)
         killed_at = time.monotonic()
+        started, done = started_on_victim()  # its log is final now: nothing finished after the kill
         in_flight_at_kill = started - done
         runs = {name: f.result() for name, f in futures.items()}
     print(f"\nkilled w2 with {len(in_flight_at_kill)} in flight ({sorted(in_flight_at_kill)}); "
