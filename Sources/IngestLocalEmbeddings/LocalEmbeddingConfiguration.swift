@@ -11,8 +11,8 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
     package static let acceptedModelNames: Set<String> = ["all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"]
     /// Texts per forward pass when EMBEDDING_BATCH_SIZE is unset (scripts/bench-embed).
     package static let defaultBatchSize = 32
-    /// Upper bound of EMBEDDING_BATCH_SIZE for this embedder: 256 texts × 256 tokens is about
-    /// 0.8 GB of scratch memory, and a batch holds the CPU without a cancellation check.
+    /// Upper bound of EMBEDDING_BATCH_SIZE for this embedder: 256 texts × 256 tokens need about
+    /// 0.9 GB of scratch memory (14 KB per token), and a batch holds the CPU without a cancellation check.
     package static let maxBatchSize = 256
 
     /// The folder in the Hugging Face layout (config.json, model.safetensors, vocab.txt,
