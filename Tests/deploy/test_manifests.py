@@ -780,20 +780,29 @@ def stages() -> list[str]:
     return re.split(r"^(?=FROM )", DOCKERFILE, flags=re.M)[1:]
 
 
+def stage(name: str) -> str:
+    found = [s for s in stages() if re.match(rf"FROM \S+ AS {name}\b", s)]
+    assert len(found) == 1, f"the Dockerfile needs exactly one stage named {name}"
+    return found[0]
+
+
 def build_command() -> str:
-    m = re.search(r"(swift build -c release --static-swift-stdlib)\b", stages()[0])
+    m = re.search(r"(swift build -c release --static-swift-stdlib)\b", stage("build"))
     assert m, "the build stage must run `swift build -c release --static-swift-stdlib`"
     return m.group(1)
 
 
 def runtime_packages() -> list[str]:
-    m = re.search(r"apt-get install -y --no-install-recommends ([a-z0-9.+\- ]+)", stages()[-1])
+    m = re.search(r"apt-get install -y --no-install-recommends ([a-z0-9.+\- ]+)", stage("run"))
     assert m, "the run stage installs its packages with apt-get"
     return m.group(1).split()
 
 
 def test_dockerfile_shape():
-    build, run_ = stages()
+    build, run_ = stage("build"), stage("run")
+    assert stages()[-1] is run_ or stages()[-1] == run_, "the run stage comes last (it is the image)"
+    # the in-process embedder's model is baked in at a default location
+    assert re.search(r"^COPY --from=model \S+ /opt/ingest/models/all-MiniLM-L6-v2$", run_, re.M)
     assert re.match(r"FROM swift:6\.\d+-\w+ AS build", build)
     assert re.match(r"FROM debian:\w+-slim AS run", run_)
     # same Debian release in both stages, so glibc matches
