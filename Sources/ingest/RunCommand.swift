@@ -134,9 +134,9 @@ struct RunCommand: AsyncParsableCommand {
 
     /// Runs `body` while watching SIGINT/SIGTERM: the first signal stops new documents (those in
     /// flight finish), the second abandons them (cancellation).
-    static func runHandlingSignals<T: Sendable>(stop: StopSignal, _ body: @escaping @Sendable () async -> T) async -> T {
-        await withTaskGroup(of: T?.self) { group in
-            group.addTask { await body() }
+    static func runHandlingSignals(stop: StopSignal, _ body: @escaping @Sendable () async -> BatchRunner.Result) async -> BatchRunner.Result {
+        await withTaskGroup(of: SignalRaceEvent.self) { group in
+            group.addTask { .finished(await body()) }
             group.addTask {
                 var count = 0
                 for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
@@ -145,23 +145,30 @@ struct RunCommand: AsyncParsableCommand {
                         Terminal.line("\ninterrupted: finishing the documents in flight (press Ctrl-C again to abandon them)")
                         await stop.stop()
                     } else {
-                        return nil
+                        return .abandon
                     }
                 }
-                return nil
+                return .signalsEnded
             }
-            var result: T?
-            while let next = await group.next() {
-                if let value = next {
-                    result = value
-                    group.cancelAll()
-                } else if result == nil {
-                    // Second signal: abandon in-flight documents.
-                    group.cancelAll()
+            while let event = await group.next() {
+                switch event {
+                case .finished(let value):
+                    group.cancelAll()  // stops the signal watcher
+                    return value
+                case .abandon:
+                    group.cancelAll()  // the batch turns its in-flight documents into outcomes and returns
+                case .signalsEnded:
+                    continue
                 }
             }
-            // The body always returns (cancelled documents become outcomes).
-            return result!
+            preconditionFailure("the batch task always reports .finished")
         }
     }
+}
+
+/// What the two children of ``RunCommand/runHandlingSignals(stop:_:)`` report.
+private enum SignalRaceEvent: Sendable {
+    case finished(BatchRunner.Result)
+    case abandon
+    case signalsEnded
 }
