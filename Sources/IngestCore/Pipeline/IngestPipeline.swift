@@ -1,6 +1,7 @@
 import Foundation
 import IngestChunking
 import IngestKit
+import IngestOpenSearch
 import IngestTokenizer
 import Logging
 
@@ -25,7 +26,6 @@ package struct IngestPipeline: DocumentIngesting {
     package var logger: Logger
     /// Names shown in `checkDependencies` (URLs already redacted).
     package var endpoints: Endpoints
-    let prepared = PreparedIndexes()
 
     /// Where the services live, for messages and health details.
     package struct Endpoints: Sendable {
@@ -234,8 +234,12 @@ package struct IngestPipeline: DocumentIngesting {
             }
 
             // 6. index: check the dimension before anything is written, then write everything.
+            // Checked for every document, not cached per run: if OpenSearch restarts (or the
+            // index is deleted) mid-batch, a `_bulk` to a missing index would auto-create it with
+            // dynamic mappings (the vector as a plain float array); one `GET _mapping` per
+            // document recreates it properly instead.
             start = clock.now
-            try await prepared.prepare(index: indexName, vectorField: vectorField, dimension: dimension, using: index)
+            try await index.prepare(index: indexName, vectorField: vectorField, dimension: dimension)
             let documents = Self.indexDocuments(chunks: chunks, vectors: vectors, identity: id, loaded: loaded, converted: converted, request: request, settings: settings, model: embedder.model, vectorField: vectorField)
             try await index.write(index: indexName, documents: documents, refresh: true)
             // 7. swap
@@ -317,28 +321,28 @@ package struct IngestPipeline: DocumentIngesting {
         let mimetype = loaded.mimetype ?? converted.document.mimetype ?? MimeTypes.forFilename(loaded.filename)
         let owner = request.owner ?? settings.owner
         var common: [String: JSONValue] = [
-            "embedding_model": .string(model),
-            "filename": .string(loaded.filename),
-            "source": .string(identity.source),
-            "document_id": .string(identity.documentID),
-            "generation": .string(identity.generation),
-            "chunk_count": .int(chunks.count),
-            "file_size": .int(loaded.bytes.count),
-            "indexed_time": .string(now),
+            ChunkField.embeddingModel: .string(model),
+            ChunkField.filename: .string(loaded.filename),
+            ChunkField.source: .string(identity.source),
+            ChunkField.documentID: .string(identity.documentID),
+            ChunkField.generation: .string(identity.generation),
+            ChunkField.chunkCount: .int(chunks.count),
+            ChunkField.fileSize: .int(loaded.bytes.count),
+            ChunkField.indexedTime: .string(now),
         ]
-        if let mimetype { common["mimetype"] = .string(mimetype) }
-        if let owner { common["owner"] = .string(owner) }
-        if let v = request.ownerName { common["owner_name"] = .string(v) }
-        if let v = request.ownerEmail { common["owner_email"] = .string(v) }
-        if let v = request.connectorType { common["connector_type"] = .string(v) }
+        if let mimetype { common[ChunkField.mimetype] = .string(mimetype) }
+        if let owner { common[ChunkField.owner] = .string(owner) }
+        if let v = request.ownerName { common[ChunkField.ownerName] = .string(v) }
+        if let v = request.ownerEmail { common[ChunkField.ownerEmail] = .string(v) }
+        if let v = request.connectorType { common[ChunkField.connectorType] = .string(v) }
         return zip(chunks, vectors).map { chunk, vector in
             var fields = common
-            fields["text"] = .string(chunk.text)
-            fields["chunk_index"] = .int(chunk.chunkIndex)
-            fields["headings"] = .array(chunk.headings.map { .string($0) })
-            fields["pages"] = .array(chunk.pages.map { .int($0) })
-            if let first = chunk.pages.first { fields["page"] = .int(first) }
-            fields["embedding_dimensions"] = .int(vector.count)
+            fields[ChunkField.text] = .string(chunk.text)
+            fields[ChunkField.chunkIndex] = .int(chunk.chunkIndex)
+            fields[ChunkField.headings] = .array(chunk.headings.map { .string($0) })
+            fields[ChunkField.pages] = .array(chunk.pages.map { .int($0) })
+            if let first = chunk.pages.first { fields[ChunkField.page] = .int(first) }
+            fields[ChunkField.embeddingDimensions] = .int(vector.count)
             fields[vectorField] = .array(vector.map { .double(Double($0)) })
             return IndexDocument(id: identity.chunkID(chunk.chunkIndex), fields: fields)
         }
@@ -365,16 +369,5 @@ package struct LoadedDocument: Sendable {
     package var mimetype: String?
     package init(source: String, filename: String, bytes: Data, mimetype: String?) {
         self.source = source; self.filename = filename; self.bytes = bytes; self.mimetype = mimetype
-    }
-}
-
-/// Checks the index before each document's first write. Not cached across documents on purpose:
-/// if OpenSearch restarts (or the index is deleted) mid-batch, a `_bulk` to a missing index would
-/// auto-create it with dynamic mappings (the vector as a plain float array); re-checking costs one
-/// `GET _mapping` per document and recreates the index properly instead. Concurrent documents of
-/// one batch run their checks independently (creation races are handled by the index client).
-struct PreparedIndexes: Sendable {
-    func prepare(index: String, vectorField: String, dimension: Int, using chunkIndex: any ChunkIndex) async throws {
-        try await chunkIndex.prepare(index: index, vectorField: vectorField, dimension: dimension)
     }
 }
