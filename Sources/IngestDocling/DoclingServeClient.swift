@@ -246,19 +246,6 @@ package struct DoclingServeClient: DocumentConverter {
 
     /// The MIME type for a file name's extension (Docling sniffs content too; this is a hint).
     package static func mimeType(for filename: String) -> String {
-        let ext = (filename as NSString).pathExtension.lowercased()
-        return mimeTypes[ext] ?? "application/octet-stream"
+        MimeTypes.forFilename(filename) ?? "application/octet-stream"
     }
-
-    private static let mimeTypes: [String: String] = [
-        "pdf": "application/pdf",
-        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "html": "text/html", "htm": "text/html", "xhtml": "application/xhtml+xml",
-        "md": "text/markdown", "markdown": "text/markdown", "txt": "text/plain",
-        "csv": "text/csv", "adoc": "text/asciidoc", "asciidoc": "text/asciidoc",
-        "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "tif": "image/tiff", "tiff": "image/tiff",
-        "bmp": "image/bmp", "webp": "image/webp", "xml": "application/xml", "json": "application/json",
-    ]
 }
