@@ -61,25 +61,26 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
         processorCount: Int = ProcessInfo.processInfo.activeProcessorCount,
         fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
     ) throws -> LocalEmbeddingConfiguration? {
-        let requestedModel = nonEmpty(environment["EMBEDDING_MODEL"])
+        let env = Environment(environment)
+        let requestedModel = env.string("EMBEDDING_MODEL")
         let namesThisModel = requestedModel.map { acceptedModelNames.contains($0.lowercased()) } ?? true
         let path: String
-        if let explicit = nonEmpty(cliModelPath) ?? nonEmpty(environment["EMBEDDING_MODEL_PATH"]) {
+        if let explicit = nonEmpty(cliModelPath) ?? env.string("EMBEDDING_MODEL_PATH") {
             guard namesThisModel else {
                 throw IngestError(.configuration, "EMBEDDING_MODEL is \(requestedModel ?? "") but EMBEDDING_MODEL_PATH (or --embedding-model-path) selects the local embedder, which runs \(modelName); unset EMBEDDING_MODEL or set it to \(modelName)")
             }
             path = explicit
         } else {
             // A remote service named in any way, or another model asked for: not ours to take over.
-            guard nonEmpty(environment["OPENAI_BASE_URL"]) == nil, nonEmpty(environment["OPENAI_API_KEY"]) == nil, namesThisModel,
+            guard env.string("OPENAI_BASE_URL") == nil, env.string("OPENAI_API_KEY") == nil, namesThisModel,
                   let found = defaultLocations(environment: environment).first(where: {
                       fileExists($0 + "/config.json") && fileExists($0 + "/model.safetensors")
                   })
             else { return nil }
             path = found
         }
-        let threads = try integer(environment, "EMBEDDING_THREADS", default: max(1, processorCount), range: 1...256)
-        let batchSize = try integer(environment, "EMBEDDING_BATCH_SIZE", default: defaultBatchSize, range: 1...maxBatchSize)
+        let threads = try env.int("EMBEDDING_THREADS", default: max(1, processorCount), range: 1...256)
+        let batchSize = try env.int("EMBEDDING_BATCH_SIZE", default: defaultBatchSize, range: 1...maxBatchSize)
         return LocalEmbeddingConfiguration(modelPath: path, threads: threads, batchSize: batchSize)
     }
 
@@ -91,13 +92,5 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
     private static func nonEmpty(_ value: String?) -> String? {
         guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
         return value
-    }
-
-    private static func integer(_ environment: [String: String], _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let text = nonEmpty(environment[name]) else { return value }
-        guard let number = Int(text), range.contains(number) else {
-            throw IngestError(.configuration, "\(name)=\(text) is not a whole number from \(range.lowerBound) to \(range.upperBound); fix or unset it")
-        }
-        return number
     }
 }

@@ -84,50 +84,25 @@ package struct OpenSearchConfiguration: Sendable, Equatable {
 
     /// Reads the OPENSEARCH_* variables (defaults above for unset or empty ones).
     /// - Throws: ``IngestError`` `configuration` naming the variable that holds an invalid value.
-    package init(environment env: [String: String]) throws {
-        func value(_ name: String) -> String? {
-            guard let raw = env[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
-            return raw
-        }
-        func int(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
-            guard let raw = value(name) else { return fallback }
-            guard let number = Int(raw), range.contains(number) else {
-                throw IngestError(.configuration, "\(name)=\(raw) is not a whole number in \(range.lowerBound)...\(range.upperBound); fix or unset it (default \(fallback))")
-            }
-            return number
-        }
-        func seconds(_ name: String, default fallback: Int) throws -> Duration {
-            guard let raw = value(name) else { return .seconds(fallback) }
-            guard let number = Double(raw), number > 0, number <= 86_400 else {
-                throw IngestError(.configuration, "\(name)=\(raw) is not a number of seconds between 0 and 86400; fix or unset it (default \(fallback))")
-            }
-            return .milliseconds(Int64(number * 1000))
-        }
-        func bool(_ name: String, default fallback: Bool) throws -> Bool {
-            guard let raw = value(name) else { return fallback }
-            switch raw.lowercased() {
-            case "1", "true", "yes", "on": return true
-            case "0", "false", "no", "off": return false
-            default: throw IngestError(.configuration, "\(name)=\(raw) is not a boolean; use true or false (default \(fallback))")
-            }
-        }
+    package init(environment values: [String: String]) throws {
+        let env = Environment(values)
         let defaults = OpenSearchConfiguration()
         var retry = Self.defaultRetry
-        retry.maxAttempts = try int("OPENSEARCH_RETRY_ATTEMPTS", default: retry.maxAttempts, range: 1...50)
+        retry.maxAttempts = try env.int("OPENSEARCH_RETRY_ATTEMPTS", default: retry.maxAttempts, range: 1...50)
         self.init(
-            host: value("OPENSEARCH_HOST") ?? defaults.host,
-            port: try int("OPENSEARCH_PORT", default: defaults.port, range: 1...65_535),
-            useSSL: try bool("OPENSEARCH_USE_SSL", default: defaults.useSSL),
-            username: value("OPENSEARCH_USERNAME"),
+            host: env.string("OPENSEARCH_HOST") ?? defaults.host,
+            port: try env.int("OPENSEARCH_PORT", default: defaults.port, range: 1...65_535),
+            useSSL: try env.bool("OPENSEARCH_USE_SSL", default: defaults.useSSL),
+            username: env.string("OPENSEARCH_USERNAME"),
             // Not trimmed: a password may legitimately start or end with a space.
-            password: env["OPENSEARCH_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 },
-            caCertPath: value("OPENSEARCH_CA_CERT"),
-            verifyCerts: try bool("OPENSEARCH_VERIFY_CERTS", default: defaults.verifyCerts),
-            requestTimeout: try seconds("OPENSEARCH_TIMEOUT_SECONDS", default: 60),
-            connectTimeout: try seconds("OPENSEARCH_CONNECT_TIMEOUT_SECONDS", default: 10),
-            maxConnections: try int("OPENSEARCH_MAX_CONNECTIONS", default: defaults.maxConnections, range: 1...1_024),
-            bulkMaxBytes: try int("OPENSEARCH_BULK_MAX_BYTES", default: defaults.bulkMaxBytes, range: 1_024...(100 << 20)),
-            bulkMaxItems: try int("OPENSEARCH_BULK_MAX_DOCS", default: defaults.bulkMaxItems, range: 1...100_000),
+            password: values["OPENSEARCH_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 },
+            caCertPath: env.string("OPENSEARCH_CA_CERT"),
+            verifyCerts: try env.bool("OPENSEARCH_VERIFY_CERTS", default: defaults.verifyCerts),
+            requestTimeout: try env.seconds("OPENSEARCH_TIMEOUT_SECONDS", default: .seconds(60), range: 0...86_400, excludingZero: true),
+            connectTimeout: try env.seconds("OPENSEARCH_CONNECT_TIMEOUT_SECONDS", default: .seconds(10), range: 0...86_400, excludingZero: true),
+            maxConnections: try env.int("OPENSEARCH_MAX_CONNECTIONS", default: defaults.maxConnections, range: 1...1_024),
+            bulkMaxBytes: try env.int("OPENSEARCH_BULK_MAX_BYTES", default: defaults.bulkMaxBytes, range: 1_024...(100 << 20)),
+            bulkMaxItems: try env.int("OPENSEARCH_BULK_MAX_DOCS", default: defaults.bulkMaxItems, range: 1...100_000),
             retry: retry
         )
         _ = try baseURL()

@@ -1,5 +1,6 @@
 import Foundation
 import IngestCore
+import IngestKit
 import Logging
 
 /// The CLI logs warnings and errors to stderr (INGEST_LOG_LEVEL raises or lowers that); the

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IngestCore
+import IngestKit
 import IngestOpenSearch
 
 /// `ingest schema`: prints the index body (settings and mapping) the pipeline creates, for

@@ -48,9 +48,9 @@ package struct PipelineSettings: Sendable {
         s.embeddingModel = env.string("EMBEDDING_MODEL", default: s.embeddingModel)
         s.urlAllowHosts = Set(env.list("INGEST_URL_ALLOW_HOSTS", separator: ",").map { $0.lowercased() })
         s.maxFileBytes = try env.int("INGEST_MAX_FILE_BYTES", default: s.maxFileBytes, range: 1...(1 << 40))
-        s.urlTimeout = try env.seconds("INGEST_URL_TIMEOUT_SECONDS", default: 120)
-        s.leaseTTL = try env.seconds("INGEST_LEASE_TTL_SECONDS", default: 900, range: 1...604_800)
-        s.leaseWait = try env.seconds("INGEST_LEASE_WAIT_SECONDS", default: 600, range: 0...604_800)
+        s.urlTimeout = try env.seconds("INGEST_URL_TIMEOUT_SECONDS", default: .seconds(120))
+        s.leaseTTL = try env.seconds("INGEST_LEASE_TTL_SECONDS", default: .seconds(900), range: 1...604_800)
+        s.leaseWait = try env.seconds("INGEST_LEASE_WAIT_SECONDS", default: .seconds(600), range: 0...604_800)
         if forWorker {
             s.allowedRoots = env.list("INGEST_ALLOWED_ROOTS", separator: ":").map { PathRules.canonical($0) }
         }

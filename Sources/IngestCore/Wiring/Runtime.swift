@@ -77,7 +77,7 @@ package final class Runtime: Sendable {
     }
 
     static func doclingConfiguration(_ env: Environment) throws -> DoclingConfiguration {
-        let timeout = try env.seconds("DOCLING_TIMEOUT_SECONDS", default: 600)
+        let timeout = try env.seconds("DOCLING_TIMEOUT_SECONDS", default: .seconds(600))
         var c = DoclingConfiguration(
             baseURL: env.string("DOCLING_SERVE_URL", default: "http://localhost:5001"),
             apiKey: env.string("DOCLING_SERVE_API_KEY"),
@@ -95,7 +95,7 @@ package final class Runtime: Sendable {
             model: model,
             maxBatchInputs: try env.int("EMBEDDING_BATCH_SIZE", default: 64, range: 1...2048),
             concurrency: try env.int("EMBEDDING_CONCURRENCY", default: 4, range: 1...256),
-            requestTimeout: try env.seconds("EMBEDDING_TIMEOUT_SECONDS", default: 60),
+            requestTimeout: try env.seconds("EMBEDDING_TIMEOUT_SECONDS", default: .seconds(60)),
             dimensions: env.string("EMBEDDING_DIMENSIONS").flatMap(Int.init))
         try checkURL(c.baseURL, variable: "OPENAI_BASE_URL")
         return c

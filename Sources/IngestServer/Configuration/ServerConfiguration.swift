@@ -71,14 +71,16 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// Reads SERVER_HOST, SERVER_PORT, POD_NAME, INGEST_MAX_BODY_BYTES, INGEST_SHUTDOWN_GRACE_SECONDS,
     /// INGEST_EXECUTE_TIMEOUT_SECONDS and INGEST_CALLBACK_TIMEOUT_SECONDS; unset or empty means the default.
     /// Throws `IngestError(.configuration)` naming the variable when a value is not usable.
-    package static func fromEnvironment(_ env: [String: String]) throws -> ServerConfiguration {
-        var config = ServerConfiguration(podName: nonEmpty(env["POD_NAME"]) ?? nonEmpty(env["HOSTNAME"]) ?? defaultPodName())
-        if let host = nonEmpty(env["SERVER_HOST"]) { config.host = host }
-        if let port = try integer(env, "SERVER_PORT", range: 0...65535) { config.port = port }
-        if let bytes = try integer(env, "INGEST_MAX_BODY_BYTES", range: 1...Int.max) { config.maxBodyBytes = bytes }
-        if let grace = try seconds(env, "INGEST_SHUTDOWN_GRACE_SECONDS", allowZero: true) { config.shutdownGrace = grace }
-        if let timeout = try seconds(env, "INGEST_EXECUTE_TIMEOUT_SECONDS", allowZero: false) { config.executeTimeout = timeout }
-        if let timeout = try seconds(env, "INGEST_CALLBACK_TIMEOUT_SECONDS", allowZero: false) { config.callbackTimeout = timeout }
+    package static func fromEnvironment(_ values: [String: String]) throws -> ServerConfiguration {
+        let env = Environment(values)
+        let longest = 999_999_999.0
+        var config = ServerConfiguration(podName: env.string("POD_NAME") ?? env.string("HOSTNAME") ?? defaultPodName())
+        if let host = env.string("SERVER_HOST") { config.host = host }
+        if let port = try env.int("SERVER_PORT", range: 0...65535) { config.port = port }
+        if let bytes = try env.int("INGEST_MAX_BODY_BYTES", range: 1...Int.max) { config.maxBodyBytes = bytes }
+        if let grace = try env.seconds("INGEST_SHUTDOWN_GRACE_SECONDS", range: 0...longest) { config.shutdownGrace = grace }
+        if let timeout = try env.seconds("INGEST_EXECUTE_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.executeTimeout = timeout }
+        if let timeout = try env.seconds("INGEST_CALLBACK_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.callbackTimeout = timeout }
         return config
     }
 
@@ -88,27 +90,5 @@ package struct ServerConfiguration: Sendable, Equatable {
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "ingest" }
         let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return name.isEmpty ? "ingest" : name
-    }
-
-    private static func nonEmpty(_ value: String?) -> String? {
-        guard let trimmed = value?.trimmingCharacters(in: .whitespaces), !trimmed.isEmpty else { return nil }
-        return trimmed
-    }
-
-    private static func integer(_ env: [String: String], _ name: String, range: ClosedRange<Int>) throws -> Int? {
-        guard let text = nonEmpty(env[name]) else { return nil }
-        guard let value = Int(text), range.contains(value) else {
-            throw IngestError(.configuration, "\(name)='\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound); fix or unset it.")
-        }
-        return value
-    }
-
-    private static func seconds(_ env: [String: String], _ name: String, allowZero: Bool) throws -> Duration? {
-        guard let text = nonEmpty(env[name]) else { return nil }
-        guard let value = Double(text), value.isFinite, value >= 0, allowZero || value > 0, value < 1e9 else {
-            let bound = allowZero ? "zero or more" : "more than zero"
-            throw IngestError(.configuration, "\(name)='\(text)' is not a number of seconds (\(bound)); fix or unset it.")
-        }
-        return .milliseconds(Int64((value * 1000).rounded()))
     }
 }
