@@ -111,3 +111,11 @@ refuse_busy() {
     die "$1: port $2 on 127.0.0.1 is already in use (set ${3:-the port variable} to another port, or stop what runs there)"
   fi
 }
+
+# save_osmem NAME: write the indices of the osmem-server recorded as NAME into its data folder
+# ($INGEST_E2E_RUN/NAME.datadir), replacing the previous snapshot atomically.
+save_osmem() {
+  local name="$1" url dir
+  url="$(cat "$INGEST_E2E_RUN/$name.url")"; dir="$(cat "$INGEST_E2E_RUN/$name.datadir")"
+  step "save $name's indices to $dir" python3 "$INGEST_ROOT/scripts/services/osmem_snapshot.py" "$url" "$dir"
+}

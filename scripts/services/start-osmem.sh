@@ -7,6 +7,10 @@
 #
 # Prints the URL on stdout once it answers; pid in $INGEST_E2E_RUN/osmem.pid, log in
 # $INGEST_E2E_RUN/osmem.log. OSMEM_START_TIMEOUT (s, default 30).
+#
+# OSMEM_DATA_DIR (unset: in memory only, as the tests want) keeps the data across restarts:
+# the server loads the folder at start (`-seed`), and scripts/services/stop-all.sh writes the
+# indices back into it before stopping the server (scripts/services/osmem_snapshot.py).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib/common.sh
@@ -23,12 +27,20 @@ refuse_busy "$NAME" "$PORT" OSMEM_PORT
 BIN="$("$OSMEM_VENV/bin/python" -c 'import osmem_server, os; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))')"
 [ -x "$BIN" ] || die "osmem-server binary not found at $BIN"
 
+seed=()
+if [ -n "${OSMEM_DATA_DIR:-}" ]; then
+  mkdir -p "$OSMEM_DATA_DIR"
+  seed=(-seed "$OSMEM_DATA_DIR")
+  log "osmem-server loads and keeps its data in $OSMEM_DATA_DIR"
+fi
+
 t0=$(date +%s.%N)
-start_bg "$NAME" "$LOGF" "$BIN" -addr "127.0.0.1:$PORT" -no-stdin-watch
+start_bg "$NAME" "$LOGF" "$BIN" -addr "127.0.0.1:$PORT" -no-stdin-watch "${seed[@]}"
 URL="http://127.0.0.1:$PORT"
 if ! wait_http "$URL/" "$START_PID" "$TIMEOUT" "$LOGF" osmem-server; then
   rm -f "$INGEST_E2E_RUN/$NAME.pid"; exit 1
 fi
 echo "$URL" >"$INGEST_E2E_RUN/$NAME.url"
+if [ -n "${OSMEM_DATA_DIR:-}" ]; then echo "$OSMEM_DATA_DIR" >"$INGEST_E2E_RUN/$NAME.datadir"; else rm -f "$INGEST_E2E_RUN/$NAME.datadir"; fi
 log "osmem-server $OSMEM_VERSION at $URL, pid $START_PID, up after $(elapsed "$t0") s; log $LOGF"
 echo "$URL"
