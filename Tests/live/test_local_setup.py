@@ -1,0 +1,70 @@
+"""The README's first command, scripts/up, as a new user meets it: the local index it starts keeps
+its data across `scripts/services/stop-all.sh` and the next `scripts/up`.
+
+scripts/up runs here with Docling and the embeddings server of the live suite (so it builds
+nothing and starts no docling-serve of its own: INGEST_BIN is the debug binary) and starts its own
+osmem-server, in a run folder and a data folder of the test's own.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import requests
+
+from conftest import ROOT, _free_port
+
+UP = ROOT / "scripts" / "up"
+STOP_ALL = ROOT / "scripts" / "services" / "stop-all.sh"
+
+
+def _up(env: dict[str, str], docs: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(UP), str(docs), "--", "--index", "kept"], env=env, capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+
+
+def _opensearch_url(run_dir: Path) -> str:
+    text = (run_dir / "env.sh").read_text()
+    match = re.search(r"^export OPENSEARCH_HOST=(\S+)$", text, re.M)
+    assert match, text
+    return match.group(1).strip("'\"")
+
+
+def test_local_index_survives_stop_all_and_up(services, ingest_bin, ingest_env, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"note-{i}.md").write_text(f"# Note {i}\n\nThe local index keeps note {i} across restarts.\n")
+    run_dir, data_dir = tmp_path / "run", tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENSEARCH_HOST", "OPENSEARCH_PORT")}
+    env.update({k: v for k, v in ingest_env.items() if k not in ("OPENSEARCH_HOST", "OPENSEARCH_PORT")})
+    env.update(INGEST_BIN=str(ingest_bin), INGEST_E2E_RUN=str(run_dir), INGEST_DATA_DIR=str(data_dir),
+               OSMEM_PORT=str(_free_port()))
+    try:
+        first = _up(env, docs)
+        assert first.returncode == 0, first.stderr[-4000:]
+        url = _opensearch_url(run_dir)
+        chunks = requests.get(f"{url}/kept/_count", timeout=10).json()["count"]
+        assert chunks >= 3
+
+        stop = subprocess.run([str(STOP_ALL)], env=env, capture_output=True, text=True, timeout=120)
+        assert stop.returncode == 0, stop.stderr
+        assert (data_dir / "osmem" / "kept.ndjson").exists(), list((data_dir / "osmem").iterdir())
+        try:
+            requests.get(url, timeout=2)
+            raise AssertionError("osmem-server still answers after stop-all")
+        except requests.ConnectionError:
+            pass
+
+        second = _up(env, docs)
+        assert second.returncode == 0, second.stderr[-4000:]
+        url = _opensearch_url(run_dir)
+        assert requests.get(f"{url}/kept/_count", timeout=10).json()["count"] == chunks
+        # The documents were found in the kept index: nothing was converted or embedded again.
+        assert "3 unchanged" in (second.stdout + second.stderr), second.stdout[-2000:] + second.stderr[-2000:]
+        mapping = requests.get(f"{url}/kept/_mapping", timeout=10).json()["kept"]["mappings"]["properties"]
+        assert any(v.get("type") == "knn_vector" for v in mapping.values()), mapping
+    finally:
+        subprocess.run([str(STOP_ALL)], env=env, capture_output=True, timeout=120)
