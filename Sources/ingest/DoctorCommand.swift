@@ -4,7 +4,7 @@ import IngestCore
 import IngestKit
 
 /// `ingest doctor`: checks Docling, the embeddings endpoint and OpenSearch in turn and says
-/// exactly what is wrong. Exit 0 only when all are usable.
+/// exactly what is wrong. The report goes to stdout. Exit 0 only when all are usable.
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
@@ -19,7 +19,7 @@ struct DoctorCommand: AsyncParsableCommand {
         do {
             runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: false), logger: CLILogging.logger(env), embeddingModelPath: embedding.embeddingModelPath)
         } catch let error as IngestError {
-            Terminal.line("configuration  FAIL  \(error.message)")
+            Terminal.out("configuration  FAIL  \(error.message)")
             throw ExitCode(2)
         }
         var statuses = await runtime.pipeline.checkDependencies().filter { $0.name != "embeddings" }
@@ -27,10 +27,10 @@ struct DoctorCommand: AsyncParsableCommand {
         await runtime.shutdown()
         for status in statuses {
             let name = status.name.padding(toLength: 12, withPad: " ", startingAt: 0)
-            Terminal.line("\(name) \(status.ok ? "ok  " : "FAIL")  \(status.url)  \(status.message)")
+            Terminal.out("\(name) \(status.ok ? "ok  " : "FAIL")  \(status.url)  \(status.message)")
         }
-        Terminal.line("embedder     \(runtime.embedderSummary)")
-        Terminal.line("index        \(runtime.pipeline.settings.index), vector field \(runtime.pipeline.vectorField)")
+        Terminal.out("embedder     \(runtime.embedderSummary)")
+        Terminal.out("index        \(runtime.pipeline.settings.index), vector field \(runtime.pipeline.vectorField)")
         if statuses.contains(where: { !$0.ok }) { throw ExitCode(2) }
     }
 }

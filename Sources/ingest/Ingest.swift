@@ -11,7 +11,20 @@ struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Turn documents into searchable vectors: Docling → chunks → embeddings → OpenSearch.",
-        discussion: "Settings come from the environment (see README): DOCLING_SERVE_URL, OPENAI_BASE_URL, OPENAI_API_KEY, EMBEDDING_MODEL, OPENSEARCH_HOST, …",
+        usage: """
+            ingest PATH... [--index NAME] [--concurrency N] [--max-tokens N] [--include GLOB]... [--exclude GLOB]...
+                           [--owner NAME] [--docling-option KEY=VALUE]... [--prune] [--report FILE.json] [--preview FILE.jsonl]
+            ingest <subcommand>
+            """,
+        discussion: """
+            To ingest, name files and directories: `ingest report.pdf`, `ingest docs/` (directories \
+            recursively). That is the `run` subcommand, the default; `ingest help run` explains every \
+            option above.
+
+            Settings come from the environment (see README): DOCLING_SERVE_URL, OPENAI_BASE_URL, \
+            OPENAI_API_KEY, EMBEDDING_MODEL, OPENSEARCH_HOST, …
+            """,
+        version: IngestVersion.description,
         subcommands: [RunCommand.self, ServeCommand.self, DoctorCommand.self, ChunkCommand.self, EmbedCommand.self, SchemaCommand.self],
         defaultSubcommand: RunCommand.self
     )
