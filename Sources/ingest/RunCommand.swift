@@ -119,11 +119,11 @@ struct RunCommand: AsyncParsableCommand {
                 Terminal.error("cannot write the report to \(report): \(error.localizedDescription)")
             }
         }
-        // On a terminal the bar hid the failures; elsewhere each was already printed as it happened.
-        for outcome in result.report.documents where outcome.status == .failed && Terminal.isInteractive {
-            Terminal.line("failed: \(outcome.source): \(outcome.error?.reason ?? "?"): \(outcome.error?.message ?? "")")
-        }
+        // Name the files that need attention. On a terminal the bar hid the failures; elsewhere
+        // each was already printed as it happened.
+        for line in result.report.namedEntries(failures: Terminal.isInteractive) { Terminal.line(line) }
         Terminal.line((preview != nil ? "preview: " : "") + result.report.summaryLine)
+        if preview == nil { Terminal.line("embedder: \(runtime.embedderSummary)") }
         if let fatal = result.fatal {
             Terminal.error(fatal.message)
             throw ExitCode(2)

@@ -18,6 +18,7 @@ package struct RunReport: Sendable, Codable, Equatable {
     package struct Pruned: Sendable, Codable, Equatable {
         package var source: String
         package var chunks: Int
+        package init(source: String, chunks: Int) { self.source = source; self.chunks = chunks }
     }
 
     package var documents: [DocumentOutcome] = []
