@@ -97,7 +97,7 @@ struct DoclingJSONTests {
 
     @Test("the fast reader and JSONDecoder give the same chunks on every fixture")
     func fastReaderMatchesJSONDecoder() throws {
-        let names = Fixtures.documents.map { $0 + ".json" } + ["md_convert_response.json", "synthetic_50_pages.docling.json.gz"]
+        let names = Fixtures.documents.map(Fixtures.fileName) + ["md_convert_response.json"]
         for name in names {
             let data = try Fixtures.data(name)
             let fast = try DoclingJSON.decodeFast(data)

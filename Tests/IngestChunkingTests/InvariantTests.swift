@@ -5,21 +5,34 @@ import Testing
 
 @Suite("Invariants on every fixture and budget")
 struct InvariantTests {
-    @Test("no chunk over budget (real tokenizer, [CLS]/[SEP] included), none empty, indices in order",
-          arguments: [256, 128, 64, 32, 16])
-    func budgets(maxTokens: Int) throws {
-        for stem in Fixtures.documents {
-            let chunks = chunker(maxTokens).chunks(for: try Fixtures.document(stem))
-            #expect(!chunks.isEmpty, "\(stem)")
-            expectInvariants(chunks, maxTokens: maxTokens)
+    /// Every DoclingDocument and Markdown fixture the chunker tests use, at every budget: the
+    /// checks are written once (Support.swift) and hold for every document.
+    static let budgets = [256, 128, 64, 32, 16]
+
+    @Test("every DoclingDocument fixture: within budget (real tokenizer, [CLS]/[SEP] included), none empty, every body word, pages when paginated, no heading lost",
+          arguments: budgets)
+    func documents(maxTokens: Int) throws {
+        for name in Fixtures.documents {
+            let document = try Fixtures.document(name)
+            let chunks = chunker(maxTokens).chunks(for: document)
+            #expect(!chunks.isEmpty, "\(name)")
+            expectDocumentInvariants(document, chunks, maxTokens: maxTokens, name: name)
         }
     }
 
-    @Test("the synthetic 50-page document stays within budget", arguments: [256, 64])
+    @Test("every Markdown fixture: the same checks on the Markdown path", arguments: budgets)
+    func markdown(maxTokens: Int) throws {
+        for name in Fixtures.markdown {
+            let text = try Fixtures.text(name)
+            let chunks = chunker(maxTokens).chunks(forMarkdown: text)
+            #expect(!chunks.isEmpty, "\(name)")
+            expectMarkdownInvariants(text, chunks, maxTokens: maxTokens, name: name)
+        }
+    }
+
+    @Test("the synthetic 50-page document: pages spread, page footers left out", arguments: [256, 64])
     func synthetic(maxTokens: Int) throws {
-        let document = try DoclingJSON.decodeDocument(from: Fixtures.data("synthetic_50_pages.docling.json.gz"))
-        let chunks = chunker(maxTokens).chunks(for: document)
-        expectInvariants(chunks, maxTokens: maxTokens)
+        let chunks = chunker(maxTokens).chunks(for: try Fixtures.document("synthetic_50_pages.docling.json.gz"))
         #expect(Set(chunks.flatMap(\.pages)).count >= 45)
         // Page footers ("Page 7") are furniture even in the body layer.
         #expect(!chunks.contains { $0.text.range(of: #"(^|\n)Page \d+($|\n)"#, options: .regularExpression) != nil })
@@ -27,11 +40,11 @@ struct InvariantTests {
 
     @Test("deterministic: the same input gives the same chunks and the same JSON lines")
     func deterministic() throws {
-        for stem in Fixtures.documents {
-            let document = try Fixtures.document(stem)
+        for name in Fixtures.documents {
+            let document = try Fixtures.document(name)
             let first = chunker(64).chunks(for: document)
-            let second = chunker(64).chunks(for: try Fixtures.document(stem))
-            #expect(first == second, "\(stem)")
+            let second = chunker(64).chunks(for: try Fixtures.document(name))
+            #expect(first == second, "\(name)")
             var a: [UInt8] = []
             var b: [UInt8] = []
             ChunkJSONLines().append(first, to: &a)
@@ -40,32 +53,11 @@ struct InvariantTests {
         }
     }
 
-    @Test("no text is dropped: every word of every body item appears in the chunks (headings in embedding_text)",
-          arguments: [256, 32])
-    func coverage(maxTokens: Int) throws {
-        for stem in Fixtures.documents {
-            let document = try Fixtures.document(stem)
-            let chunks = chunker(maxTokens).chunks(for: document)
-            let produced = Set(chunks.flatMap { words($0.embeddingText) })
-            var expected: Set<String> = []
-            for item in document.texts where item.isBody && item.label != .pageFooter && item.label != .pageHeader {
-                expected.formUnion(words(item.text))
-            }
-            for table in document.tables where table.isBody {
-                for cell in table.data.cells { expected.formUnion(words(cell.text)) }
-            }
-            // Furniture items are the only text allowed to be missing.
-            let furniture = Set(document.texts.filter { !$0.isBody }.flatMap { words($0.text) })
-            let missing = expected.subtracting(produced).subtracting(furniture)
-            #expect(missing.isEmpty, "\(stem) @\(maxTokens): \(missing.sorted().prefix(10))")
-        }
-    }
-
     @Test("a join is free: count(a + \"\\n\" + b) == count(a) + count(b) - 2 with the real tokenizer")
     func additivity() throws {
         var samples: [String] = []
-        for stem in Fixtures.documents {
-            samples += try Fixtures.document(stem).texts.map(\.text).filter { !$0.isEmpty }
+        for name in Fixtures.documents {
+            samples += try Fixtures.document(name).texts.map(\.text).filter { !$0.isEmpty }
         }
         samples += ["| a | b |", "| --- | --- |", "```swift", "Région: naïve café", "東京 都", "x", "- item", "emoji 🙂 ok"]
         for (a, b) in zip(samples, samples.dropFirst()) {

@@ -78,9 +78,11 @@ struct MarkdownChunkerTests {
         #expect(!chunks.contains { $0.embeddingText.contains("ignored") })
     }
 
-    @Test("empty and whitespace-only text give no chunks")
+    @Test("empty and whitespace-only text give no chunks; a lone heading is kept as the chunk's text")
     func empty() {
         #expect(chunker().chunks(forMarkdown: "").isEmpty)
-        #expect(chunker().chunks(forMarkdown: "\n \n# Only a heading\n").isEmpty)
+        #expect(chunker().chunks(forMarkdown: "\n \n#\n\n").isEmpty)
+        let chunks = chunker().chunks(forMarkdown: "\n \n# Only a heading\n")
+        #expect(chunks.map(\.text) == ["Only a heading"] && chunks.map(\.headings) == [[]])
     }
 }

@@ -153,11 +153,16 @@ struct SplittingTests {
         #expect(chunker().chunks(for: doc).map(\.text) == ["one", "two"])
     }
 
-    @Test("a document with no content gives no chunks")
+    @Test("a document with no text gives no chunks; one with only a title keeps the title (no heading is lost)")
     func empty() {
+        let blank: [DoclingDocument.TextItem] = [.init(label: .title, text: "  "), .init(label: .text, text: "  ")]
+        #expect(chunker().chunks(for: DoclingDocument(name: "x", body: .init(children: [.text(0), .text(1)]), texts: blank)).isEmpty)
         let items: [DoclingDocument.TextItem] = [.init(label: .title, text: "Only a title"), .init(label: .text, text: "  ")]
         let doc = DoclingDocument(name: "x", body: .init(children: items.indices.map { .text($0) }), texts: items)
-        #expect(chunker().chunks(for: doc).isEmpty)
+        let chunks = chunker().chunks(for: doc)
+        #expect(chunks.map(\.text) == ["Only a title"])
+        #expect(chunks.map(\.headings) == [[]])
+        #expect(chunks.map(\.docItems) == [["#/texts/0"]])
     }
 
     @Test("a tokenizer whose joins cost tokens still never gets a chunk over budget", arguments: [256, 64, 24])

@@ -9,7 +9,9 @@ import IngestTokenizer
 /// [CLS]/[SEP]), deterministic output.
 package struct DocumentChunker: Sendable {
     /// Bumped whenever the chunks for the same input change; part of the generation hash.
-    package static let version = "1"
+    /// 2: headings inside lists, headings with nothing under them kept as lines, permalink
+    /// markers stripped from heading text.
+    package static let version = "2"
 
     private let tokenizer: any Tokenizer
     private let options: ChunkerOptions

@@ -1,16 +1,17 @@
 /// Turns a DoclingDocument into blocks: walks `#/body` depth-first in reading order, keeps a
 /// heading stack from heading levels (never from tree nesting, which differs per format), skips
 /// every non-body layer and page headers/footers, and emits captions and footnotes with the
-/// table or picture that owns them.
+/// table or picture that owns them. A `title` or `section_header` is a heading wherever Docling
+/// hangs it, inside a list group too (DOCX does that after a bullet).
 struct DocumentWalker {
     private let document: DoclingDocument
     /// Captions and footnotes linked from a table or picture: emitted with their owner, skipped
     /// where they also sit in the tree.
     private let owned: Set<DoclingRef>
-    private var headings: [(level: Int, text: String)] = []
-    private var pathIndex = 0
-    private(set) var paths = HeadingPaths()
+    private var headings = HeadingStack()
     private(set) var blocks: [Block] = []
+    var paths: HeadingPaths { headings.paths }
+    private var pathIndex: Int { headings.pathIndex }
     /// Guards against `$ref` cycles in malformed input.
     private var visited: Set<DoclingRef> = []
     /// Current depth of the tree walk.
@@ -38,6 +39,8 @@ struct DocumentWalker {
     mutating func run() {
         guard document.body.isBody else { return }
         walk(document.body.children)
+        headings.finish()
+        flushPendingHeadings()
     }
 
     // MARK: - Tree walk
@@ -72,9 +75,9 @@ struct DocumentWalker {
     private mutating func visitText(_ item: DoclingDocument.TextItem, ref: DoclingRef) {
         switch item.label {
         case .title:
-            pushHeading(level: 0, text: item.text)
+            headings.push(level: 0, text: item.text, items: [ref], pages: item.pages)
         case .sectionHeader:
-            pushHeading(level: max(1, item.level ?? 1), text: item.text)
+            headings.push(level: max(1, item.level ?? 1), text: item.text, items: [ref], pages: item.pages)
         case .pageHeader, .pageFooter:
             return  // furniture even when Docling left it in the body layer
         case .listItem:
@@ -115,35 +118,34 @@ struct DocumentWalker {
         case "chapter", "slide", "sheet":
             // A slide or sheet scopes its headings: a slide without a title must not inherit the
             // previous slide's. A sheet's name is its heading (XLSX has no other).
-            let saved = headings
-            if group.label == "sheet", !group.name.isEmpty { pushHeading(level: 0, text: group.name) }
+            let saved = headings.scope
+            if group.label == "sheet", !group.name.isEmpty { headings.push(level: 0, text: group.name, items: [ref], keptWhenEmpty: false) }
             walk(group.children)
-            headings = saved
-            updatePath()
+            headings.restore(saved)
+            flushPendingHeadings()
         default:
             walk(group.children)
         }
     }
 
-    // MARK: - Headings
-
-    private mutating func pushHeading(level: Int, text: String) {
-        let text = Self.normalizedInline(text)
-        guard !text.isEmpty else { return }
-        while let last = headings.last, last.level >= level { headings.removeLast() }
-        headings.append((level, text))
-        updatePath()
-    }
-
-    private mutating func updatePath() {
-        pathIndex = paths.intern(headings.map(\.text))
-    }
-
     // MARK: - Blocks
+
+    /// Every block goes through here, so headings that had nothing under them are emitted first.
+    private mutating func append(_ block: Block) {
+        flushPendingHeadings()
+        blocks.append(block)
+    }
+
+    /// Emits the text of headings popped with no content of their own as lines under the current
+    /// path: the packer merges them into the chunk that follows when they fit.
+    private mutating func flushPendingHeadings() {
+        let pending = headings.contentFollows()
+        if !pending.isEmpty { blocks.append(Block(headingPath: pathIndex, lines: pending, kind: .text)) }
+    }
 
     private mutating func emit(_ lines: [Line], head: [Line] = [], tail: [Line] = [], kind: Block.Kind) {
         guard lines.contains(where: { !$0.text.isEmpty }) else { return }
-        blocks.append(Block(headingPath: pathIndex, head: head, lines: lines.filter { !$0.text.isEmpty }, tail: tail, kind: kind))
+        append(Block(headingPath: pathIndex, head: head, lines: lines.filter { !$0.text.isEmpty }, tail: tail, kind: kind))
     }
 
     private mutating func emitText(_ text: String, ref: DoclingRef, pages: [Int]) {
@@ -160,7 +162,7 @@ struct DocumentWalker {
             Line(text: String($0), items: [ref], pages: item.pages)
         }
         // Blank lines inside code carry no meaning for search and could make a part look empty.
-        blocks.append(Block(headingPath: pathIndex, head: [fence], lines: lines.filter { !$0.text.allSatisfy(\.isWhitespace) },
+        append(Block(headingPath: pathIndex, head: [fence], lines: lines.filter { !$0.text.allSatisfy(\.isWhitespace) },
                             tail: [Line(text: "```", items: [ref], pages: item.pages)], kind: .code))
     }
 
@@ -219,6 +221,8 @@ struct DocumentWalker {
                 if item.label == .listItem {
                     appendListItem(item, ref: child, depth: depth, number: number, to: &lines, deferred: &deferred)
                     number += 1
+                } else if item.label.isHeading {
+                    breakList(at: child, lines: &lines, deferred: &deferred)
                 } else {
                     let text = Self.trimmed(item.text)
                     if !text.isEmpty { lines.append(Line(text: Self.indent(depth) + text, items: [child], pages: item.pages)) }
@@ -240,6 +244,18 @@ struct DocumentWalker {
                 deferred.append(child)
             }
         }
+    }
+
+    /// A heading inside a list: the list so far (and what it deferred) is emitted under the old
+    /// path, the heading is visited like any other (its children too), and the rest of the list
+    /// continues under the new path.
+    private mutating func breakList(at ref: DoclingRef, lines: inout [Line], deferred: inout [DoclingRef]) {
+        emit(lines, kind: .list)
+        lines.removeAll()
+        walk(deferred)
+        deferred.removeAll()
+        visited.remove(ref)
+        visit(ref)
     }
 
     private mutating func appendListItem(_ item: DoclingDocument.TextItem, ref: DoclingRef, depth: Int, number: Int,
@@ -279,7 +295,9 @@ struct DocumentWalker {
                 guard let item = document.texts[safe: i], item.isBody, visited.insert(child).inserted else { continue }
                 if item.label == .listItem {
                     appendListItem(item, ref: child, depth: depth, number: 1, to: &lines, deferred: &deferred)
-                } else if item.label == .code || item.label == .sectionHeader || item.label == .title {
+                } else if item.label.isHeading {
+                    breakList(at: child, lines: &lines, deferred: &deferred)
+                } else if item.label == .code {
                     visited.remove(child)
                     deferred.append(child)
                 } else {

@@ -1,12 +1,14 @@
 /// The Markdown/plain-text front end: turns text into the same blocks as a DoclingDocument, so
 /// text inputs get the same guarantees. ATX (`#`) and setext headings feed the heading stack;
 /// fenced code, tables (header repeated when split) and lists stay together where they fit.
+/// Headings get the same treatment as in a DoclingDocument (`HeadingStack`): permalink markers
+/// stripped, and a heading with nothing under it kept as a line of what follows.
 /// Chunks from text have no `doc_items` and no pages.
 struct MarkdownBlocks {
     private(set) var blocks: [Block] = []
-    private(set) var paths = HeadingPaths()
-    private var headings: [(level: Int, text: String)] = []
-    private var pathIndex = 0
+    private var headings = HeadingStack()
+    var paths: HeadingPaths { headings.paths }
+    private var pathIndex: Int { headings.pathIndex }
 
     mutating func parse(_ text: String) {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
@@ -43,21 +45,26 @@ struct MarkdownBlocks {
                 i = parseParagraph(lines, from: i)
             }
         }
+        headings.finish()
+        flushPendingHeadings()
     }
 
     // MARK: - Blocks
 
     private mutating func pushHeading(level: Int, text: String) {
-        let text = DocumentWalker.normalizedInline(text)
-        guard !text.isEmpty else { return }
-        while let last = headings.last, last.level >= level { headings.removeLast() }
-        headings.append((level, text))
-        pathIndex = paths.intern(headings.map(\.text))
+        headings.push(level: level, text: text)
+    }
+
+    /// Headings that had nothing under them go first, as lines under the current path.
+    private mutating func flushPendingHeadings() {
+        let pending = headings.contentFollows()
+        if !pending.isEmpty { blocks.append(Block(headingPath: pathIndex, lines: pending, kind: .text)) }
     }
 
     private mutating func emit(_ lines: [Line], head: [Line] = [], tail: [Line] = [], kind: Block.Kind) {
         let lines = lines.filter { !Self.trim($0.text[...]).isEmpty }
         guard !lines.isEmpty else { return }
+        flushPendingHeadings()
         blocks.append(Block(headingPath: pathIndex, head: head, lines: lines, tail: tail, kind: kind))
     }
 
@@ -104,12 +111,26 @@ struct MarkdownBlocks {
         return i
     }
 
+    /// A list, its items' continuation lines kept with them. A heading inside the list (an item
+    /// that is a heading, "- ## Setup", or an indented heading line) is a heading: the items so
+    /// far are emitted under the old path and the list goes on under the new one. Lines inside a
+    /// fenced block in an item are never headings (a shell comment is not).
     private mutating func parseList(_ lines: [Substring], from start: Int) -> Int {
         var i = start
         var items: [Line] = []
+        var fence: (char: Character, count: Int)?
         while i < lines.count {
             let line = lines[i]
             let t = Self.trim(line)
+            // Inside an item's fenced block, up to its closing fence or the item's end (a line
+            // back at the margin).
+            if let open = fence, let last = items.indices.last, t.isEmpty || line.first?.isWhitespace == true {
+                if !t.isEmpty { items[last].text += "\n" + String(Self.trimEnd(line)) }
+                if t.first == open.char, t.allSatisfy({ $0 == open.char }), t.count >= open.count { fence = nil }
+                i += 1
+                continue
+            }
+            fence = nil
             if t.isEmpty {
                 // A blank line ends the list unless an item or an indented continuation follows.
                 var j = i + 1
@@ -118,10 +139,22 @@ struct MarkdownBlocks {
                 i = j
                 continue
             }
-            if Self.listMarker(line) != nil {
+            if let marker = Self.listMarker(line) {
+                let content = Self.trim(line[marker.endIndex...])
+                if let heading = Self.atxHeading(content) {
+                    emit(items, kind: .list)
+                    items = []
+                    pushHeading(level: heading.level, text: heading.text)
+                    i += 1
+                    continue
+                }
                 items.append(Line(text: String(Self.trimEnd(line))))
+                fence = Self.fence(content)
+            } else if Self.atxHeading(t) != nil {
+                break  // the main loop pushes it; indented or not, it ends the list
             } else if line.first?.isWhitespace == true || !Self.startsBlock(t, lines, i), let last = items.indices.last {
                 items[last].text += "\n" + String(Self.trimEnd(line))
+                fence = Self.fence(t)
             } else {
                 break
             }

@@ -363,4 +363,7 @@ package enum TextLabel: Sendable, Hashable {
         default: self = .other(rawValue)
         }
     }
+
+    /// A title or section header: a heading wherever it hangs in the tree.
+    package var isHeading: Bool { self == .title || self == .sectionHeader }
 }
