@@ -19,6 +19,9 @@ echo "[1/4] Stepflow server, load balancer, ingest workers"
 kubectl delete -f stepflow/server/ --ignore-not-found
 kubectl delete -f stepflow/loadbalancer/ --ignore-not-found
 kubectl delete -f stepflow/ingest-worker/ --ignore-not-found
+# The Stepflow 0.13 (gRPC) layout uses the same names; deleting both folders covers either.
+kubectl delete -f stepflow-grpc/server/ --ignore-not-found
+kubectl delete -f stepflow-grpc/ingest-worker/ --ignore-not-found
 
 echo "[2/4] Docling and OpenSearch"
 kubectl delete -f stepflow/docling/ --ignore-not-found

@@ -49,13 +49,27 @@ STEPFLOW_VENV = Path(os.environ.get("INGEST_STEPFLOW_VENV", Path.home() / ".cach
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-def manifest_files() -> list[Path]:
-    return sorted(p for p in K8S.rglob("*.yaml") if p.name != "kind-config.yaml")
+# The Stepflow 0.12+ layout (gRPC pull workers, no balancer) replaces the server and the workers of
+# the 0.9 layout below; test_manifests_grpc.py checks it with the shared parts.
+GRPC_LAYOUT = K8S / "stepflow-grpc"
+HTTP_ONLY = (K8S / "stepflow" / "server", K8S / "stepflow" / "loadbalancer", K8S / "stepflow" / "ingest-worker")
 
 
-def load_resources() -> list[dict]:
+def manifest_files(layout: str = "http") -> list[Path]:
+    """The manifests one layout applies: `http` (Stepflow 0.9-0.11, the default) or `grpc` (0.12+)."""
+    files = sorted(p for p in K8S.rglob("*.yaml") if p.name != "kind-config.yaml")
+    if layout == "http":
+        return [p for p in files if GRPC_LAYOUT not in p.parents]
+    return [p for p in files if not any(d in p.parents for d in HTTP_ONLY)]
+
+
+def all_manifest_files() -> list[Path]:
+    return sorted(set(manifest_files("http")) | set(manifest_files("grpc")))
+
+
+def load_resources(layout: str = "http") -> list[dict]:
     out = []
-    for path in manifest_files():
+    for path in manifest_files(layout):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:
                 doc["__file__"] = str(path.relative_to(REPO))
@@ -198,7 +212,7 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 def test_manifests_validate_against_kubernetes_schemas_strict():
     kv = need("kubernetes-validate")
-    files = [str(p.relative_to(REPO)) for p in manifest_files()]
+    files = [str(p.relative_to(REPO)) for p in all_manifest_files()]
     r = run([kv, "--strict", "--quiet", "-k", K8S_VERSION, *files])
     assert r.returncode == 0, r.stdout + r.stderr
 
