@@ -51,7 +51,7 @@ extension OpenSearchIndex {
             case .split:
                 guard pending.count > 1 else {
                     let entry = pending.first
-                    throw IngestError(.indexRejected, "chunk '\(entry?.id ?? "?")' (\(entry?.lines.count ?? 0) bytes with its vector) is larger than index '\(index)' accepts in one request (HTTP 413); raise http.max_content_length on the cluster, or use a smaller CHUNK_MAX_TOKENS", itemIndex: entry?.position)
+                    throw IngestError(.indexRejected, "chunk '\(entry?.id ?? "?")' (\(entry?.lines.count ?? 0) bytes with its vector) is larger than index '\(index)' accepts in one request (HTTP 413); raise http.max_content_length on the cluster, or use a smaller INGEST_MAX_TOKENS (--max-tokens)", itemIndex: entry?.position)
                 }
                 let half = pending.count / 2
                 try await sendBatch(Array(pending[..<half]), path: path, index: index, refresh: false)
