@@ -42,6 +42,16 @@ package struct BatchRunner: Sendable {
         package var report: RunReport
         package var fatal: IngestError?
         package var interrupted: Bool
+
+        /// The exit status this result calls for (README, "Exit status"): 2 when a run-wide
+        /// error stopped it, 130 when interrupted, 1 when a document failed or `--prune` could
+        /// not finish, else 0.
+        package var exitStatus: Int32 {
+            if fatal != nil { return 2 }
+            if interrupted { return 130 }
+            if report.totals.failed > 0 || report.pruneError != nil { return 1 }
+            return 0
+        }
     }
 
     /// Checks the services the run needs before any document is touched, so an unreachable
@@ -100,7 +110,14 @@ package struct BatchRunner: Sendable {
         if next < entries.count { report.notStarted = entries.count - next }
 
         if options.prune && fatal == nil && !interrupted && options.previewPath == nil {
-            report.pruned = await prune(options)
+            var pruned: [RunReport.Pruned] = []
+            do {
+                try await prune(options, into: &pruned)
+            } catch {
+                let failure = error as? IngestError ?? IngestError(.internalError, "\(error)")
+                report.pruneError = .init(reason: failure.reason, message: "--prune stopped: \(failure.message)")
+            }
+            report.pruned = pruned
         }
         report.totals.seconds = (clock.now - start).seconds
         if let pruned = report.pruned { report.totals.pruned = pruned.count }
@@ -160,23 +177,22 @@ package struct BatchRunner: Sendable {
         }
     }
 
-    /// `--prune`: deletes the chunks of sources under the directory arguments whose files are gone.
-    private func prune(_ options: BatchOptions) async -> [RunReport.Pruned] {
-        var out: [RunReport.Pruned] = []
+    /// `--prune`: deletes the chunks of sources under the directory arguments whose files are gone,
+    /// appending each to `out`. Stops at the first listing or delete that fails (after the index
+    /// client's own retries): the run then reports why and exits 1, never "0 pruned".
+    private func prune(_ options: BatchOptions, into out: inout [RunReport.Pruned]) async throws {
         let index = options.request.index ?? pipeline.settings.index
         for path in options.paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
             let root = PathRules.canonical(path)
             let prefix = root.hasSuffix("/") ? root : root + "/"
-            guard let sources = try? await pipeline.index.sources(index: index, prefix: prefix) else { continue }
+            let sources = try await pipeline.index.sources(index: index, prefix: prefix)
             for source in sources where !FileManager.default.fileExists(atPath: source) {
-                if let deleted = try? await pipeline.index.deleteChunks(index: index, source: source, keepGeneration: nil) {
-                    out.append(.init(source: source, chunks: deleted))
-                }
+                let deleted = try await pipeline.index.deleteChunks(index: index, source: source, keepGeneration: nil)
+                out.append(.init(source: source, chunks: deleted))
             }
         }
-        return out
     }
 }
 

@@ -102,6 +102,7 @@ actor InMemoryIndex: ChunkIndex {
     }
 
     func deleteChunks(index: String, source: String, keepGeneration: String?) async throws -> Int {
+        if let failDeletesWith { throw failDeletesWith }
         guard var idx = indexes[index] else { return 0 }
         let doomed = idx.docs.filter { $0.value["source"]?.stringValue == source && $0.value["generation"]?.stringValue != keepGeneration }.map(\.key)
         for id in doomed { idx.docs[id] = nil }
@@ -109,7 +110,13 @@ actor InMemoryIndex: ChunkIndex {
         return doomed.count
     }
 
+    /// Set to make listing (`sources`) or deleting fail, like an OpenSearch that refuses (for `--prune`).
+    var failListingWith: IngestError?
+    var failDeletesWith: IngestError?
+    func setPruneFailures(listing: IngestError?, deletes: IngestError?) { failListingWith = listing; failDeletesWith = deletes }
+
     func sources(index: String, prefix: String) async throws -> [String] {
+        if let failListingWith { throw failListingWith }
         Array(Set((indexes[index]?.docs ?? [:]).values.compactMap { $0["source"]?.stringValue }.filter { $0.hasPrefix(prefix) })).sorted()
     }
 
