@@ -14,10 +14,14 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     let configuration: ServerConfiguration
     let state: WorkerState
     let metrics: WorkerMetrics
+    /// One permit per request-body byte (INGEST_MAX_INFLIGHT_BODY_BYTES): bounds the memory of
+    /// bodies being read, parsed and decoded, and of the executes that hold them.
+    let bodyBudget: AsyncLimiter
 
     /// A controller running `/ingest` executions on `ingester`.
     package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, metrics: WorkerMetrics) {
         self.executor = IngestExecutor(ingester: ingester, metrics: metrics, executeTimeout: configuration.executeTimeout)
+        self.bodyBudget = AsyncLimiter(limit: configuration.maxInflightBodyBytes)
         self.configuration = configuration
         self.state = state
         self.metrics = metrics
@@ -36,8 +40,19 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
 
     // MARK: - Envelope
 
+    /// Reserves the body's bytes in ``bodyBudget`` before reading it (the declared length, or
+    /// the body limit when chunked) and keeps them until the reply is ready, so concurrent
+    /// executes wait for room instead of holding more than the budget. A body declared over the
+    /// limit is refused unread and reserves nothing to speak of.
     func handle(_ request: Request, channel: (any Channel)?, logger: Logger) async throws -> Response {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
+        let weight = declared.map { $0 > configuration.maxBodyBytes ? 1 : $0 } ?? configuration.maxBodyBytes
+        return try await bodyBudget.withPermit(weight: weight) {
+            try await handleWithinBudget(request, declared: declared, channel: channel, logger: logger)
+        }
+    }
+
+    func handleWithinBudget(_ request: Request, declared: Int?, channel: (any Channel)?, logger: Logger) async throws -> Response {
         let body: Data
         do {
             body = try await BoundedBody.collect(request.body, declaredLength: declared, limit: configuration.maxBodyBytes)
