@@ -117,7 +117,7 @@ actor InMemoryIndex: ChunkIndex {
 
     func sources(index: String, prefix: String) async throws -> [String] {
         if let failListingWith { throw failListingWith }
-        Array(Set((indexes[index]?.docs ?? [:]).values.compactMap { $0["source"]?.stringValue }.filter { $0.hasPrefix(prefix) })).sorted()
+        return Array(Set((indexes[index]?.docs ?? [:]).values.compactMap { $0["source"]?.stringValue }.filter { $0.hasPrefix(prefix) })).sorted()
     }
 
     func checkHealth() async throws {}
