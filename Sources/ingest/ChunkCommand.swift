@@ -25,8 +25,9 @@ struct ChunkCommand: AsyncParsableCommand {
     var maxTokens: Int = ChunkerOptions().maxTokens
 
     func validate() throws {
-        guard maxTokens >= ChunkerOptions.minimumMaxTokens else {
-            throw ValidationError("--max-tokens must be at least \(ChunkerOptions.minimumMaxTokens)")
+        // The one budget rule (TokenBudget), as for `ingest run` and the worker.
+        if let problem = TokenBudget.problem(maxTokens) {
+            throw ValidationError("--max-tokens \(problem)")
         }
     }
 

@@ -33,7 +33,7 @@ struct EmbedCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             await runtime.shutdown()
             Terminal.error(error.message)
-            throw ExitCode(error.isFatalForRun ? 2 : 1)
+            throw ExitCode(error.isRunFatal ? 2 : 1)
         }
         await runtime.shutdown()
     }

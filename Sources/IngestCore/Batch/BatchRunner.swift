@@ -98,8 +98,8 @@ package struct BatchRunner: Sendable {
                 }
                 report.add(outcome)
                 done += 1
-                if let error = outcome.error, Self.isRunFatal(error.reason) {
-                    fatal = fatal ?? IngestError(IngestError.Reason(rawValue: error.reason), error.message)
+                if let error = outcome.error, error.reason.isRunFatal {
+                    fatal = fatal ?? IngestError(error.reason, error.message)
                 }
                 await observer?.finished(outcome, done: done, total: entries.count)
                 _ = await startNext()
@@ -124,30 +124,24 @@ package struct BatchRunner: Sendable {
         return Result(report: report, fatal: fatal, interrupted: interrupted)
     }
 
-    /// Reasons that make every later document fail the same way.
-    static func isRunFatal(_ reason: String) -> Bool {
-        [IngestError.Reason.authFailed, .dimensionMismatch, .configuration].map(\.rawValue).contains(reason)
-    }
-
     /// One document: read, then preview or ingest. Never throws: failures become outcomes.
     private func process(_ entry: FileWalker.Entry, options: BatchOptions) async -> (DocumentOutcome, PreviewLines?) {
         let canonical = PathRules.canonical(entry.path)
         if !entry.explicit && !MimeTypes.isConvertible(entry.path) {
             let ext = (entry.path as NSString).pathExtension
             return (DocumentOutcome(source: canonical, filename: (entry.path as NSString).lastPathComponent, status: .skipped,
-                                    error: .init(reason: IngestError.Reason.unsupportedFormat.rawValue,
+                                    error: .init(reason: .unsupportedFormat,
                                                  message: "\(entry.path): Docling does not convert .\(ext.isEmpty ? "(no extension)" : ext) files")), nil)
         }
         var request = options.request
         request.input = .path(entry.path)
-        let loaded: LoadedDocument
+        let loaded: SourceDocument
         do {
             loaded = try await pipeline.load(request)
         } catch let error as IngestError {
-            return (DocumentOutcome(source: canonical, filename: (entry.path as NSString).lastPathComponent, status: .failed,
-                                    error: .init(reason: error.reason.rawValue, message: error.message)), nil)
+            return (DocumentOutcome(source: canonical, filename: (entry.path as NSString).lastPathComponent, status: .failed, error: .init(error)), nil)
         } catch {
-            return (DocumentOutcome(source: canonical, status: .failed, error: .init(reason: "internal", message: "\(error)")), nil)
+            return (DocumentOutcome(source: canonical, status: .failed, error: .init(reason: .internalError, message: "\(error)")), nil)
         }
         if options.previewPath != nil {
             return await previewOne(loaded, request: request, explicit: entry.explicit)
@@ -160,20 +154,20 @@ package struct BatchRunner: Sendable {
         return (outcome, nil)
     }
 
-    private func previewOne(_ loaded: LoadedDocument, request: IngestRequest, explicit: Bool) async -> (DocumentOutcome, PreviewLines?) {
+    private func previewOne(_ loaded: SourceDocument, request: IngestRequest, explicit: Bool) async -> (DocumentOutcome, PreviewLines?) {
         do {
             let (id, chunks, converted) = try await pipeline.preview(loaded, request: request)
             var outcome = DocumentOutcome(source: loaded.source, documentID: id.documentID, filename: loaded.filename, status: .indexed, chunks: chunks.count, pages: converted.document.pageCount, warnings: converted.warnings)
             if chunks.isEmpty {
                 outcome.status = .failed
-                outcome.error = .init(reason: IngestError.Reason.emptyDocument.rawValue, message: "\(loaded.filename): no text to index")
+                outcome.error = .init(reason: .emptyDocument, message: "\(loaded.filename): no text to index")
             }
             return (outcome, PreviewLines(identity: id, chunks: chunks))
         } catch let error as IngestError {
             let status: DocumentOutcome.Status = (error.reason == .unsupportedFormat && !explicit) ? .skipped : .failed
-            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: status, error: .init(reason: error.reason.rawValue, message: error.message)), nil)
+            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: status, error: .init(error)), nil)
         } catch {
-            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: .failed, error: .init(reason: "internal", message: "\(error)")), nil)
+            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: .failed, error: .init(reason: .internalError, message: "\(error)")), nil)
         }
     }
 
