@@ -56,6 +56,7 @@ import Testing
             case "OPENSEARCH_USE_SSL": _ = try env.bool(name, default: false)
             case "DOCLING_TIMEOUT_SECONDS": _ = try env.seconds(name, default: .seconds(600))
             case "EMBEDDING_DIMENSIONS": _ = try env.int(name, range: 1...16_000)
+            case "INGEST_MAX_TOKENS": _ = try env.int(name, default: 256, range: 16...8192)
             default: _ = try env.int(name, default: 1, range: 1...(1 << 40))
             }
         } throws: { error in
