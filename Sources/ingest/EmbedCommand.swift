@@ -33,7 +33,8 @@ struct EmbedCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             await runtime.shutdown()
             Terminal.error(error.message)
-            throw ExitCode(error.isRunFatal ? 2 : 1)
+            // One call, like the run's preflight: an unreachable service is exit 2 as well.
+            throw ExitCode(error.isRunFatal || error.reason == .serviceUnavailable ? 2 : 1)
         }
         await runtime.shutdown()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import IngestChunking
 import IngestDocling
 import IngestKit
 import Synchronization
@@ -308,5 +309,36 @@ struct DoclingServeClientTests {
         http.on(nil, "/", .connectionRefused())
         let error = try await expectError(.serviceUnavailable) { try await client(http).checkHealth() }
         #expect(error.message.contains("DOCLING_SERVE_URL"))
+    }
+}
+
+/// Docling's result body is read once: status, errors and Markdown in one pass over the
+/// envelope, the DoclingDocument from the `json_content` bytes.
+@Suite struct DoclingResultReadingTests {
+    @Test func onePassGivesWhatTheTwoPassesGave() throws {
+        let body = try Fixtures.capturedResponse("docling/html__convert_file_async.result.response.json").body
+        let result = try DoclingConvertResult.read(body)
+        #expect(result.status == "success")
+        #expect(result.errors.isEmpty)
+        #expect(result.markdown?.hasPrefix("# Acme Widget Service") == true)
+        #expect(result.hasDocument)
+        // The same document the whole-body decoder reads.
+        let document = try #require(try result.document(in: body))
+        let reference = try DoclingJSON.decodeDocument(from: body)
+        #expect(document.texts.count == reference.texts.count && document.texts.count > 0)
+        #expect(document.texts.map(\.text) == reference.texts.map(\.text))
+        #expect(document.name == reference.name && document.pageCount == reference.pageCount)
+    }
+
+    @Test func errorsAndNullContentAreRead() throws {
+        let body = Data(#"{"document":{"filename":"x.pdf","md_content":null,"json_content":null},"status":"partial_success","errors":[{"component_type":"pipeline","error_message":"page 2 failed","category":"backend_failure","page_no":2}],"processing_time":1.5}"#.utf8)
+        let result = try DoclingConvertResult.read(body)
+        #expect(result.status == "partial_success")
+        let error = try #require(result.errors.first)
+        #expect(result.errors.count == 1)
+        #expect(error.componentType == "pipeline" && error.errorMessage == "page 2 failed" && error.category == "backend_failure" && error.pageNo == 2)
+        #expect(!result.hasDocument)
+        #expect(try result.document(in: body) == nil)
+        #expect(throws: DoclingDecodingError.self) { try DoclingConvertResult.read(Data("[1]".utf8)) }
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @testable import IngestOpenSearch
 
 @Suite struct OpenSearchSchemaTests {
-    /// The table of shared/spec/opensearch-schema.md §4 plus our default model.
+    /// The model names Langflow/OpenRAG retrieval maps to vector fields, plus our default model.
     @Test(arguments: [
         ("text-embedding-3-small", "chunk_embedding_text_embedding_3_small"),
         ("text-embedding-3-large", "chunk_embedding_text_embedding_3_large"),
