@@ -173,8 +173,11 @@ package struct IngestPipeline: DocumentIngesting {
             outcome.error = .init(reason: .cancelled, message: "\(document.filename): interrupted before it finished")
             return outcome
         } catch {
+            // Every client wraps its library's errors in IngestError; anything else is a bug,
+            // logged in full and named by type only (its text can be a library's nested dump).
+            logger.error("unexpected error while ingesting", metadata: ["source": "\(redactingCredentials(document.source))", "error": "\(redactingCredentials(String(describing: error)))"])
             var outcome = progress.applied(to: failed)
-            outcome.error = .init(reason: .internalError, message: redactingCredentials("\(document.filename): \(error)"))
+            outcome.error = .init(reason: .internalError, message: "\(document.filename): an unexpected \(type(of: error)) stopped the ingest (a bug in ingest; the log has the details, please report it)")
             return outcome
         }
     }
