@@ -35,7 +35,8 @@ import Testing
             try env.int("INGEST_MAX_TOKENS", default: 256, range: 16...8192)
         } throws: { error in
             let message = (error as? IngestError)?.message ?? ""
-            return message.contains("--max-tokens=5") && message.contains("16 to 8192")
+            // A flag can only be fixed; "unset it" is for variables.
+            return message.contains("--max-tokens=5") && message.contains("16 to 8192") && message.hasSuffix("; fix it")
         }
     }
 

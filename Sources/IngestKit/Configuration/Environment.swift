@@ -60,6 +60,11 @@ package struct Environment: Sendable {
         flagSpellings[name] ?? name
     }
 
+    /// What to do about a bad value: a flag can only be fixed, a variable also unset.
+    private func remedy(_ name: String) -> String {
+        flagSpellings[name] == nil ? "fix or unset it" : "fix it"
+    }
+
     /// The value exactly as set (not trimmed), or nil when unset or empty. For secrets whose
     /// spaces are significant (OPENSEARCH_PASSWORD); never logged.
     package func raw(_ name: String, isSecret: Bool = false) -> String? {
@@ -81,7 +86,7 @@ package struct Environment: Sendable {
     package func int(_ name: String, range: ClosedRange<Int>) throws(IngestError) -> Int? {
         guard let raw = string(name) else { return nil }
         guard let parsed = Int(raw), range.contains(parsed) else {
-            throw IngestError(.configuration, "\(label(name))=\(raw) is not valid: expected a whole number from \(range.lowerBound) to \(range.upperBound); fix or unset it")
+            throw IngestError(.configuration, "\(label(name))=\(raw) is not valid: expected a whole number from \(range.lowerBound) to \(range.upperBound); \(remedy(name))")
         }
         return parsed
     }
@@ -96,7 +101,7 @@ package struct Environment: Sendable {
         guard let raw = string(name) else { return nil }
         guard let parsed = Double(raw), range.contains(parsed), !(excludingZero && parsed == 0) else {
             let bounds = "from \(Self.format(range.lowerBound)) to \(Self.format(range.upperBound))"
-            throw IngestError(.configuration, "\(label(name))=\(raw) is not valid: expected a number of seconds \(bounds)\(excludingZero ? ", not zero" : ""); fix or unset it")
+            throw IngestError(.configuration, "\(label(name))=\(raw) is not valid: expected a number of seconds \(bounds)\(excludingZero ? ", not zero" : ""); \(remedy(name))")
         }
         return .milliseconds(Int64((parsed * 1000).rounded()))
     }
@@ -125,7 +130,7 @@ package struct Environment: Sendable {
         guard let raw = string(name) else { return value }
         guard let level = Logger.Level(rawValue: raw.lowercased()) else {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-            throw IngestError(.configuration, "\(label(name))=\(raw) is not valid: expected one of \(levels); fix or unset it")
+            throw IngestError(.configuration, "\(label(name))=\(raw) is not valid: expected one of \(levels); \(remedy(name))")
         }
         return level
     }
