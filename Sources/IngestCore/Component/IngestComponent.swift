@@ -6,7 +6,7 @@ import Logging
 /// worker and the gRPC transport both list it from here, parse its input with
 /// ``ComponentInput/parse(_:)``, run it with ``execute(_:blobs:logger:)`` and map its typed
 /// ``ComponentFailure`` to their own error codes. Nothing here knows JSON-RPC or HTTP.
-package struct IngestComponent<Ingester: DocumentIngesting>: Sendable {
+package struct IngestComponent: Sendable {
     /// The component's name in the catalog (the HTTP worker serves it at `/ingest`).
     package static var name: String { "ingest" }
 
@@ -14,11 +14,11 @@ package struct IngestComponent<Ingester: DocumentIngesting>: Sendable {
         "Ingest one document (a path, an http(s) URL, base64 content or a Stepflow blob) into an OpenSearch k-NN index: Docling parses it, it is chunked by structure and tokens, embedded and indexed. Returns the document outcome; a document that cannot be ingested fails the step with the reason."
     }
 
-    let ingester: Ingester
+    let ingester: any DocumentIngesting
     /// Bound on one execution, blob read included (INGEST_EXECUTE_TIMEOUT_SECONDS).
     package let executeTimeout: Duration
 
-    package init(ingester: Ingester, executeTimeout: Duration) {
+    package init(ingester: any DocumentIngesting, executeTimeout: Duration) {
         self.ingester = ingester
         self.executeTimeout = executeTimeout
     }

@@ -5,7 +5,7 @@ import IngestKit
 /// so a step `component: /langflow/ingest` arrives here as `/ingest` (protocol §4.1). The entry's
 /// content (description, schemas) is the component's own, shared with every transport.
 package enum ComponentCatalog {
-    typealias Ingest = IngestComponent<NoIngester>
+    typealias Ingest = IngestComponent
 
     /// The one component this worker serves, as this transport names it.
     package static let ingest = "/" + Ingest.name
@@ -27,11 +27,5 @@ package enum ComponentCatalog {
             "input_schema": Ingest.inputSchema,
             "output_schema": Ingest.outputSchema,
         ]
-    }
-
-    /// Only fills the component's generic parameter to reach its static catalog members.
-    package struct NoIngester: DocumentIngesting {
-        package func ingest(_ request: IngestRequest) async throws -> DocumentOutcome { DocumentOutcome(source: "", status: .failed) }
-        package func checkDependencies() async -> [DependencyStatus] { [] }
     }
 }

@@ -10,7 +10,7 @@ import NIOCore
 /// reply, or an SSE stream when the execution calls back (`blobs/get`); notifications and the
 /// orchestrator's replies to our callbacks get 202.
 package struct RPCController<Ingester: DocumentIngesting>: Sendable {
-    let component: IngestComponent<Ingester>
+    let component: IngestComponent
     let configuration: ServerConfiguration
     let state: WorkerState
     let metrics: WorkerMetrics
