@@ -2,7 +2,7 @@ import IngestCore
 import IngestKit
 
 /// What `components/list` and `components/info` describe. The orchestrator strips the route prefix,
-/// so a step `component: /langflow/ingest` arrives here as `/ingest` (protocol §4.1). The entry's
+/// so a step `component: /langflow/ingest` arrives here as `/ingest`. The entry's
 /// content (description, schemas) is the component's own, shared with every transport.
 package enum ComponentCatalog {
     typealias Ingest = IngestComponent

@@ -139,7 +139,7 @@ package struct JSONRPCFailure: Error, Sendable, Equatable {
 }
 
 /// Builds the messages the worker sends. Every one carries `"jsonrpc":"2.0"`: the orchestrator
-/// rejects a message without it (protocol §2).
+/// rejects a message without it (the Stepflow protocol).
 package enum JSONRPCEncoder {
     /// A success response.
     package static func result(id: JSONRPCID?, _ result: JSONValue) -> JSONValue {
@@ -157,7 +157,7 @@ package enum JSONRPCEncoder {
     }
 
     /// One SSE event as the orchestrator parses it: `data: <one-line JSON>\n\n` (no CRLF, a space
-    /// after the colon; protocol §8.2). Compact JSON never contains a raw newline.
+    /// after the colon, as the Stepflow orchestrator parses SSE). Compact JSON never contains a raw newline.
     package static func sseEvent(_ message: JSONValue) -> Data {
         sseEvent(data: message.jsonData())
     }

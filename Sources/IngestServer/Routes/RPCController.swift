@@ -6,7 +6,7 @@ import IngestKit
 import Logging
 import NIOCore
 
-/// `POST /`: every JSON-RPC message of the Stepflow orchestrator (protocol §1). Requests get a JSON
+/// `POST /`: every JSON-RPC message of the Stepflow orchestrator. Requests get a JSON
 /// reply, or an SSE stream when the execution calls back (`blobs/get`); notifications and the
 /// orchestrator's replies to our callbacks get 202.
 package struct RPCController<Ingester: DocumentIngesting>: Sendable {
@@ -28,7 +28,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     }
 
     /// The header carrying the instance id on SSE responses; the orchestrator copies it into its
-    /// reply POSTs and the balancer routes those by it (protocol §8.4, §9).
+    /// reply POSTs and the balancer routes those by it.
     package static var instanceHeader: HTTPField.Name { HTTPField.Name("Stepflow-Instance-Id")! }
 
     /// Registers `POST /`.
@@ -130,7 +130,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         case "initialize":
             metrics.recordRPC(method: method, outcome: "ok")
             logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)"])
-            // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase (protocol §3, §11).
+            // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase.
             return reply(id, .success(["server_protocol_version": 1, "serverProtocolVersion": 1]), method: method)
         case "components/list":
             return reply(id, .success(["components": .array(ComponentCatalog.all)]), method: method)
