@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import IngestCore
 import IngestKit
@@ -58,6 +59,48 @@ import Testing
     @Test func executesBeyondTheBudgetWaitForRoom() async throws {
         // Each body is ~400 KB; a 600 KB budget holds one at a time.
         #expect(try await peakOfTwoExecutes(budget: 600_000) == 1)
+    }
+
+    /// A blob execute (its ~400 KB content arriving in the reply POST) and a ~400 KB base64
+    /// execute at once; the peak of executions in flight.
+    func peakOfBlobAndInlineExecutes(budget: Int) async throws -> Int {
+        let overlap = Overlap()
+        let ingester = FakeIngester { request in
+            try await overlap.run()
+            return try await FakeIngester.indexing(request)
+        }
+        let state = WorkerState(podName: "w1")
+        let app = TestApp.make(ingester: ingester, state: state) { config in
+            config.maxBodyBytes = 1 << 20
+            config.maxInflightBodyBytes = budget
+        }
+        let content = Data(repeating: 0x25, count: 300_000).base64EncodedString()
+        try await app.test(.router) { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let stream = try await client.rpc(#"{"jsonrpc":"2.0","id":"blob","method":"components/execute","params":{"component":"/ingest","input":{"source":{"blob_id":"b1"}}}}"#)
+                    #expect(try stream.sseEvents().last?["result"]?["output"]?["status"] == "indexed", "\(stream.text.prefix(300))")
+                }
+                group.addTask {
+                    let callbackID = try await eventually { await state.callbacks.pendingIDs.first }
+                    let reply = #"{"jsonrpc":"2.0","id":"\#(callbackID.description)","result":{"data":{"filename":"b.pdf","base64":"\#(content)"},"blob_type":"data"}}"#
+                    let response = try await client.rpc(reply, headers: [.stepflowInstanceID: state.instanceID])
+                    #expect(response.status == .accepted)
+                    // Now the inline one, while the blob's execution may still run.
+                    let inline = try await client.rpc(Self.body(bytes: 300_000, id: "inline")).json()
+                    #expect(inline["result"]?["output"]?["status"] == "indexed", "\(inline)")
+                }
+                try await group.waitForAll()
+            }
+        }
+        return overlap.peak
+    }
+
+    @Test func aBlobsContentCountsInTheBudgetUntilItsExecutionEnds() async throws {
+        // The blob's ~400 KB is held by its execution (not only while its reply POST is read):
+        // with a 600 KB budget the inline execute waits for it.
+        #expect(try await peakOfBlobAndInlineExecutes(budget: 600_000) == 1)
+        #expect(try await peakOfBlobAndInlineExecutes(budget: 1 << 20) == 2)
     }
 
     @Test func executesWithinTheBudgetRunTogether() async throws {

@@ -51,6 +51,21 @@ package final class AsyncLimiter: Sendable {
         return try await body()
     }
 
+    /// Takes `weight` permits (clamped as in ``withPermit(weight:isolation:_:)``) for a hold that
+    /// cannot be one scope, and returns how many were taken: give exactly that many back with
+    /// ``release(permits:)``, on every path. Prefer ``withPermit(weight:isolation:_:)``.
+    /// - Throws: `CancellationError` when the task is cancelled while waiting.
+    package func acquire(weight: Int) async throws -> Int {
+        let weight = min(max(1, weight), limit)
+        try await acquire(weight)
+        return weight
+    }
+
+    /// Gives back permits taken with ``acquire(weight:)``.
+    package func release(permits: Int) {
+        release(permits)
+    }
+
     /// Permits held right now (for metrics and tests).
     package var inUse: Int { state.withLock { limit - $0.available } }
 

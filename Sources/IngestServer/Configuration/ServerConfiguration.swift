@@ -24,8 +24,8 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// chunked) before it is read and keeps it until its reply is ready, execution included; a
     /// request that does not fit waits. A body costs about three times its size while it is
     /// handled (the bytes, the parsed JSON, the decoded base64 document), so this bounds the
-    /// worker's memory for bodies near 3 × this value, however many executes arrive. (A blob's
-    /// content arrives in the orchestrator's reply POST and leaves the budget once handed over.)
+    /// worker's memory for bodies near 3 × this value, however many executes arrive. A blob's
+    /// content, which arrives in the orchestrator's reply POST, is held by its execution until it ends.
     package var maxInflightBodyBytes: Int
     /// Request bodies nested deeper than this many arrays/objects are refused (-32700) by a linear
     /// scan before they are decoded: decoding costs superlinear time in the depth (a 2.5 KB body

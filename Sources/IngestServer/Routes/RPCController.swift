@@ -5,6 +5,7 @@ import IngestCore
 import IngestKit
 import Logging
 import NIOCore
+import Synchronization
 
 /// `POST /`: every JSON-RPC message of the Stepflow orchestrator. Requests get a JSON
 /// reply, or an SSE stream when the execution calls back (`blobs/get`); notifications and the
@@ -239,6 +240,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         let callbacks = state.callbacks
         let callbackTimeout = configuration.callbackTimeout
         let metrics = self.metrics
+        let budget = self.bodyBudget
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",
@@ -249,7 +251,11 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             let final: FinalReply? = try? await withThrowingTaskGroup(of: FinalReply.self) { group in
                 group.addTask {
                     defer { sink.finish() }
-                    let blobs = CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger)
+                    // The blob arrives in the orchestrator's reply POST, whose reservation ends
+                    // with that request: this execution holds the blob's size until it ends.
+                    let hold = BudgetHold(budget: budget)
+                    defer { hold.releaseAll() }
+                    let blobs = CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger, hold: hold)
                     let result = try await cancellingOnClose(closeSignal) {
                         try await run(input, blobs, logger)
                     }
@@ -273,6 +279,39 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         })
     }
 
+    /// Permits of the body budget held by one SSE execution beyond its request (its blob, once it
+    /// has arrived), all given back when the execution ends.
+    final class BudgetHold: Sendable {
+        let budget: AsyncLimiter
+        private let held = Mutex(0)
+
+        init(budget: AsyncLimiter) { self.budget = budget }
+
+        /// Waits until `bytes` fit in the budget, then holds them.
+        func take(_ bytes: Int) async throws {
+            let taken = try await budget.acquire(weight: bytes)
+            held.withLock { $0 += taken }
+        }
+
+        func releaseAll() {
+            let permits = held.withLock { held in
+                defer { held = 0 }
+                return held
+            }
+            if permits > 0 { budget.release(permits: permits) }
+        }
+
+        /// About the bytes `value` takes as JSON text (its strings and numbers), without encoding it.
+        static func approximateBytes(_ value: JSONValue) -> Int {
+            switch value {
+            case .null, .bool, .int, .double: 8
+            case .string(let text): text.utf8.count + 2
+            case .array(let items): items.reduce(2) { $0 + approximateBytes($1) + 1 }
+            case .object(let fields): fields.reduce(2) { $0 + $1.key.utf8.count + 4 + approximateBytes($1.value) }
+            }
+        }
+    }
+
     /// The last SSE event of an execution, encoded, and whether it is a success.
     struct FinalReply: Sendable {
         var data: Data
@@ -294,6 +333,8 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         var timeout: Duration
         var send: @Sendable (JSONValue) -> Void
         var logger: Logger
+        /// Where the blob's size is reserved in the body budget once it has arrived.
+        var hold: BudgetHold?
 
         func blob(id blobID: String) async throws -> BlobContent {
             let callID = JSONRPCID.string(UUID().uuidString.lowercased())
@@ -315,6 +356,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
                 guard let data = result["data"] else {
                     throw IngestError(.invalidInput, "the orchestrator's blobs/get reply for blob \(blobID) has no data")
                 }
+                try await hold?.take(BudgetHold.approximateBytes(data))
                 return .json(data)
             case .failure(let error):
                 throw IngestError(.invalidInput, "blob \(blobID) could not be read from the orchestrator (\(error.code): \(error.message)); check the blob_id")
