@@ -43,8 +43,9 @@ package struct URLFetcher: Sendable {
                 case .head(let received):
                     head = received
                     guard (200..<300).contains(received.status) else { return false }  // no body needed
-                    if let declared = received.header("content-length").flatMap(Int.init), declared > maxBytes {
-                        throw Self.tooLarge(url, size: "\(declared) bytes", maxBytes: maxBytes)
+                    if let declared = received.header("content-length").flatMap(Int.init) {
+                        guard declared <= maxBytes else { throw Self.tooLarge(url, size: "\(declared) bytes", maxBytes: maxBytes) }
+                        body.reserveCapacity(declared)  // one buffer, no regrowth
                     }
                     return true
                 case .body(let buffer):
