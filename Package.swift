@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The configuration reader (flags over environment); already built for Hummingbird, with
+        // the same traits (none), so it adds no new code to the graph.
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: []),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): gunzip for `ingest chunk file.json.gz`.
@@ -44,6 +47,7 @@ let package = Package(
             dependencies: [
                 "IngestChunking",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -99,7 +103,7 @@ let package = Package(
 
         .testTarget(name: "IngestTokenizerTests", dependencies: ["IngestTokenizer"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "IngestChunkingTests", dependencies: ["IngestChunking"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "IngestKitTests", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestKitTests", dependencies: ["IngestKit", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestClientsTests",
             dependencies: ["IngestDocling", "IngestEmbeddings", "IngestOpenSearch"],
@@ -107,7 +111,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "IngestLocalEmbeddingsTests", dependencies: ["IngestLocalEmbeddings"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IngestCoreTests",
+            dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "IngestServerTests",
             dependencies: ["IngestServer", .product(name: "HummingbirdTesting", package: "hummingbird")],

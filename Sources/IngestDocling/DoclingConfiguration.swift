@@ -35,10 +35,6 @@ package struct DoclingConfiguration: Sendable {
     package var maxInFlight: Int
     /// Retries of a single HTTP call on 5xx and connection errors.
     package var retry: RetryPolicy
-    /// Docling convert options sent with every document (DOCLING_CONVERT_OPTIONS, a JSON
-    /// object), under the per-call options. `to_formats`, `include_images` and
-    /// `image_export_mode` are always overridden.
-    package var defaultOptions: [String: JSONValue]
 
     /// Defaults are the documented ones; `pendingTimeout` defaults to 4 × `documentTimeout`.
     package init(
@@ -53,8 +49,7 @@ package struct DoclingConfiguration: Sendable {
         minUploadBytesPerSecond: Int = 1 << 20,
         maxResubmits: Int = 2,
         maxInFlight: Int = 4,
-        retry: RetryPolicy = RetryPolicy(maxAttempts: 5, baseDelay: .milliseconds(500), maxDelay: .seconds(10), maxElapsed: .seconds(120)),
-        defaultOptions: [String: JSONValue] = [:]
+        retry: RetryPolicy = RetryPolicy(maxAttempts: 5, baseDelay: .milliseconds(500), maxDelay: .seconds(10), maxElapsed: .seconds(120))
     ) {
         self.baseURL = baseURL
         self.apiKey = apiKey
@@ -68,7 +63,6 @@ package struct DoclingConfiguration: Sendable {
         self.maxResubmits = maxResubmits
         self.maxInFlight = maxInFlight
         self.retry = retry
-        self.defaultOptions = defaultOptions
     }
 
     /// The upload deadline for a file of `bytes` bytes.

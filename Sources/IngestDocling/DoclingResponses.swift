@@ -1,4 +1,5 @@
 import Foundation
+import IngestChunking
 import IngestKit
 
 /// Docling's `TaskStatusResponse` (submit and poll answers): only the fields we act on.
@@ -18,7 +19,7 @@ package struct DoclingTaskStatusResponse: Decodable, Sendable, Equatable {
 }
 
 /// One of Docling's `ErrorItem`s: what went wrong and its category (policy, timeout, …).
-package struct DoclingErrorItem: Decodable, Sendable, Equatable {
+package struct DoclingErrorItem: Sendable, Equatable {
     /// Which part of Docling failed (`user_input`, `pipeline`, `model`, …).
     package var componentType: String?
     /// The human-readable error.
@@ -28,8 +29,11 @@ package struct DoclingErrorItem: Decodable, Sendable, Equatable {
     /// The page the error is about, when Docling says.
     package var pageNo: Int?
 
-    enum CodingKeys: String, CodingKey {
-        case componentType = "component_type", errorMessage = "error_message", category, pageNo = "page_no"
+    init(_ item: DoclingConvertResult.ErrorItem) {
+        componentType = item.componentType
+        errorMessage = item.errorMessage
+        category = item.category
+        pageNo = item.pageNo
     }
 
     /// One line for a report: the message, with its category and page when known.
@@ -41,86 +45,50 @@ package struct DoclingErrorItem: Decodable, Sendable, Equatable {
     }
 }
 
-/// Docling's `ConvertDocumentResponse`, without `json_content` itself (only whether it is
-/// there): the DoclingDocument is decoded from the same body by `DoclingJSON`, so the large tree
-/// is never copied into a `JSONValue` here.
-package struct DoclingConvertResponse: Decodable, Sendable {
-    /// The `document` object: the exports we asked for.
-    package struct Document: Decodable, Sendable {
-        /// The uploaded file's name, echoed.
-        package var filename: String?
-        /// The Markdown export (`md_content`).
-        package var mdContent: String?
-        /// Whether `json_content` is present and not null.
-        package var hasJSONContent: Bool
-
-        enum CodingKeys: String, CodingKey { case filename, mdContent = "md_content", jsonContent = "json_content" }
-
-        /// Reads nothing: only used to learn whether `json_content` is present and not null.
-        private struct Present: Decodable { init(from decoder: any Decoder) throws {} }
-
-        /// Decodes everything but `json_content`, which is only checked for presence.
-        package init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            filename = try c.decodeIfPresent(String.self, forKey: .filename)
-            mdContent = try c.decodeIfPresent(String.self, forKey: .mdContent)
-            hasJSONContent = try c.decodeIfPresent(Present.self, forKey: .jsonContent) != nil
-        }
-    }
-
-    /// The converted document's exports (null contents on failure).
-    package var document: Document?
-    /// `success`, `partial_success`, `failure` or `skipped`: HTTP 200 does not mean success.
-    package var status: String?
-    /// What went wrong, also on a partial success.
-    package var errors: [DoclingErrorItem]?
-    /// Seconds Docling spent.
-    package var processingTime: Double?
-
-    enum CodingKeys: String, CodingKey { case document, status, errors, processingTime = "processing_time" }
-}
-
-/// A conversion Docling finished, before its DoclingDocument is decoded: the raw result body
-/// (for `DoclingJSON.decodeDocument(from:)`) and what we read from it.
+/// A conversion Docling finished: the DoclingDocument and what Docling said about it.
 package struct DoclingConversion: Sendable {
-    /// The whole `/v1/result` body (a `ConvertDocumentResponse` holding `json_content`).
-    package var body: Data
+    package var document: DoclingDocument
     /// The Markdown export.
     package var markdown: String?
     /// Success or partial success (anything else was thrown).
     package var status: ConvertedDocument.Status
     /// Docling's errors on a partial success, one line each.
     package var warnings: [String]
-    /// Seconds Docling says it spent.
-    package var processingTime: Double?
 }
 
 /// Turns Docling's answers into outcomes: pure functions, shared by the client and its tests.
 package enum DoclingResponseMapper {
     /// Maps a `ConvertDocumentResponse` body (HTTP 200) to a conversion, or throws the
-    /// ``IngestError`` its `status` and `errors` call for (docling-api.md §4.3).
+    /// ``IngestError`` its `status` and `errors` call for.
     /// - Parameter source: the document's name for messages (already redacted).
     package static func conversion(from body: Data, source: String) throws -> DoclingConversion {
-        let response: DoclingConvertResponse
+        let response: DoclingConvertResult
         do {
-            response = try JSONDecoder().decode(DoclingConvertResponse.self, from: body)
+            response = try DoclingConvertResult.read(body)
         } catch {
             throw IngestError(.parseFailed, "Docling's answer for \(source) is not a conversion result (\(error)); is DOCLING_SERVE_URL a Docling Serve 1.x?")
         }
-        let errors = response.errors ?? []
+        let errors = response.errors.map(DoclingErrorItem.init)
         let lines = errors.map(\.line)
         let joined = lines.isEmpty ? "no error given" : lines.joined(separator: "; ")
         switch response.status {
         case "success", "partial_success":
-            guard response.document?.hasJSONContent == true else {
+            guard response.hasDocument else {
                 throw IngestError(.parseFailed, "Docling converted \(source) but returned no JSON document (status \(response.status ?? "")); \(joined)")
             }
+            let document: DoclingDocument
+            do {
+                // Non-nil: hasDocument.
+                guard let read = try response.document(in: body) else { throw DoclingDecodingError(description: "json_content is missing") }
+                document = read
+            } catch {
+                throw IngestError(.parseFailed, "Docling's JSON for \(source) could not be read: \(error); report it with the file, Docling Serve may be newer than this client supports")
+            }
             return DoclingConversion(
-                body: body,
-                markdown: response.document?.mdContent,
+                document: document,
+                markdown: response.markdown,
                 status: response.status == "success" ? .success : .partialSuccess,
-                warnings: lines,
-                processingTime: response.processingTime
+                warnings: lines
             )
         case "skipped":
             throw IngestError(.unsupportedFormat, "Docling does not convert this type of file: \(source) (\(joined)); convert it to PDF, DOCX, HTML or Markdown first, or leave it out")

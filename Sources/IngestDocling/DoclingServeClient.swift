@@ -6,7 +6,7 @@ import IngestKit
 /// with our own sleeps, fetch the result, decode the DoclingDocument.
 ///
 /// Async rather than sync endpoints: a sync call costs at least ~2 s (the server's own poll
-/// interval) and ends in 504 after DOCLING_SERVE_MAX_SYNC_WAIT (docling-api.md §8). The polling
+/// interval) and ends in 504 after Docling Serve's DOCLING_SERVE_MAX_SYNC_WAIT. The polling
 /// decisions live in ``DoclingTaskStateMachine``; this type only does the I/O.
 package struct DoclingServeClient: DocumentConverter {
     /// Endpoint, key, timeouts and limits this client was made with.
@@ -31,26 +31,14 @@ package struct DoclingServeClient: DocumentConverter {
         self.sleep = sleep
     }
 
-    /// Converts through ``convertRaw(_:options:)``, then decodes the DoclingDocument.
+    /// Converts through ``convertRaw(_:options:)``.
     package func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
         let conversion = try await convertRaw(document, options: options)
-        let parsed: DoclingDocument
-        do {
-            parsed = try DoclingJSON.decodeDocument(from: conversion.body)
-        } catch {
-            throw IngestError(.parseFailed, "Docling's JSON for \(redactingCredentials(document.source)) could not be read: \(error); report it with the file, Docling Serve may be newer than this client supports")
-        }
-        return ConvertedDocument(
-            document: parsed,
-            markdown: conversion.markdown,
-            status: conversion.status,
-            warnings: conversion.warnings,
-            processingTime: conversion.processingTime
-        )
+        return ConvertedDocument(document: conversion.document, markdown: conversion.markdown, status: conversion.status, warnings: conversion.warnings)
     }
 
-    /// Converts `document` up to, but not including, decoding the DoclingDocument: the HTTP
-    /// and task logic, testable without the chunking module's decoder.
+    /// Converts `document`: the HTTP and task logic, and the result read once (status, errors,
+    /// Markdown and the DoclingDocument in one pass over the body).
     package func convertRaw(_ document: SourceDocument, options: [String: JSONValue]) async throws -> DoclingConversion {
         do {
             return try await limitedConversion(document, options: options)
@@ -115,10 +103,11 @@ package struct DoclingServeClient: DocumentConverter {
 
     // MARK: - Requests
 
-    /// The option fields sent with the upload: defaults, then per-call options, then what this
-    /// client needs forced (both output formats, no images in the body).
+    /// The option fields sent with the upload: the caller's options (already merged with
+    /// DOCLING_CONVERT_OPTIONS by the pipeline), then what this client needs forced (both
+    /// output formats, no images in the body).
     package func formOptions(_ options: [String: JSONValue]) -> [(name: String, value: JSONValue)] {
-        var merged = configuration.defaultOptions.merging(options) { _, call in call }
+        var merged = options
         merged["to_formats"] = ["json", "md"]
         merged["include_images"] = false
         merged["image_export_mode"] = "placeholder"

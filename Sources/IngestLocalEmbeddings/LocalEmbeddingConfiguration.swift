@@ -34,10 +34,14 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
     /// /usr/local/share/ingest/models/…, /usr/share/ingest/models/…, /opt/ingest/models/… (the
     /// container image).
     package static func defaultLocations(environment: [String: String]) -> [String] {
+        defaultLocations(environment: Environment(environment))
+    }
+
+    static func defaultLocations(environment env: Environment) -> [String] {
         var locations: [String] = []
-        if let cache = nonEmpty(environment["XDG_CACHE_HOME"]) {
+        if let cache = env.string("XDG_CACHE_HOME") {
             locations.append(cache + "/ingest/models/" + modelName)
-        } else if let home = nonEmpty(environment["HOME"]) {
+        } else if let home = env.string("HOME") {
             locations.append(home + "/.cache/ingest/models/" + modelName)
         }
         locations += ["/usr/local/share", "/usr/share", "/opt"].map { $0 + "/ingest/models/" + modelName }
@@ -61,7 +65,17 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
         processorCount: Int = ProcessInfo.processInfo.activeProcessorCount,
         fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
     ) throws -> LocalEmbeddingConfiguration? {
-        let env = Environment(environment)
+        try select(environment: Environment(environment), cliModelPath: cliModelPath, processorCount: processorCount, fileExists: fileExists)
+    }
+
+    /// As above, through the configuration reader (where `--embedding-model-path` arrives as
+    /// the flag over EMBEDDING_MODEL_PATH).
+    package static func select(
+        environment env: Environment,
+        cliModelPath: String?,
+        processorCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
+    ) throws -> LocalEmbeddingConfiguration? {
         let requestedModel = env.string("EMBEDDING_MODEL")
         let namesThisModel = requestedModel.map { acceptedModelNames.contains($0.lowercased()) } ?? true
         let path: String
@@ -72,8 +86,8 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
             path = explicit
         } else {
             // A remote service named in any way, or another model asked for: not ours to take over.
-            guard env.string("OPENAI_BASE_URL") == nil, env.string("OPENAI_API_KEY") == nil, namesThisModel,
-                  let found = defaultLocations(environment: environment).first(where: {
+            guard env.string("OPENAI_BASE_URL") == nil, env.string("OPENAI_API_KEY", isSecret: true) == nil, namesThisModel,
+                  let found = defaultLocations(environment: env).first(where: {
                       fileExists($0 + "/config.json") && fileExists($0 + "/model.safetensors")
                   })
             else { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+import IngestChunking
 import IngestKit
 
 /// One document serialised for `_bulk`: its action line and source line, each ending in `\n`.
@@ -15,35 +16,51 @@ package struct BulkEntry: Sendable, Equatable {
         self.lines = lines
     }
 
-    /// Serialises `document` as an `index` action (create or overwrite: every retry and replay
+    /// Serialises `record` as an `index` action (create or overwrite: every retry and replay
     /// of a deterministic `_id` is an overwrite, so re-sending is always safe).
+    /// - Parameter vectorField: the record's vector field (``OpenSearchIndex/vectorFieldName(forModel:)``
+    ///   of its model), named once per write by the caller.
     /// - Throws: ``IngestError`` `index_rejected` for an empty or over-long `_id`; `embed_failed`
     ///   for a NaN or infinite vector component (JSON cannot carry them).
-    package init(document: IndexDocument, position: Int) throws {
-        let idBytes = document.id.utf8.count
+    package init(record: ChunkRecord, vectorField: String, position: Int) throws {
+        try self.init(id: record.id, fields: ChunkField.fields(of: record), vector: (vectorField, record.vector), position: position)
+    }
+
+    /// Serialises a `_source` of `fields` plus, when given, a vector field written straight from
+    /// its Floats (each in Float's shortest round-trip form), keys sorted.
+    package init(id: String, fields: [String: JSONValue], vector: (field: String, values: [Float])?, position: Int) throws {
+        let idBytes = id.utf8.count
         guard idBytes > 0, idBytes <= 512 else {
-            throw IngestError(.indexRejected, "chunk id '\(document.id.prefix(80))' is \(idBytes) bytes; OpenSearch ids must be 1 to 512 bytes (a bug in how ingest builds ids, please report it)", itemIndex: position)
+            throw IngestError(.indexRejected, "chunk id '\(id.prefix(80))' is \(idBytes) bytes; OpenSearch ids must be 1 to 512 bytes (a bug in how ingest builds ids, please report it)", itemIndex: position)
         }
         var out: [UInt8] = []
-        out.reserveCapacity(256 + document.fields.count * 32)
+        out.reserveCapacity(256 + fields.count * 32 + (vector?.values.count ?? 0) * 12)
         out.append(contentsOf: #"{"index":{"_id":"#.utf8)
-        NDJSON.appendString(document.id, to: &out)
+        JSONStringLiteral.append(id, to: &out)
         out.append(contentsOf: "}}\n".utf8)
-        do {
-            try NDJSON.append(.object(document.fields), to: &out, path: "")
-        } catch let error as NDJSON.NonFiniteNumber {
-            let path = error.path
-            let isVector = path.hasPrefix("chunk_embedding_")
-            throw IngestError(
-                isVector ? .embedFailed : .internalError,
-                isVector
-                    ? "the vector of chunk '\(document.id)' holds NaN or infinity (\(path)); the embeddings service returned an unusable vector, try again or check the model"
-                    : "field \(path) of chunk '\(document.id)' is NaN or infinity, which JSON cannot carry (a bug in ingest, please report it)",
-                itemIndex: position
-            )
+        var keys = Array(fields.keys)
+        if let vector { keys.append(vector.field) }
+        out.append(UInt8(ascii: "{"))
+        for (i, key) in keys.sorted().enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONStringLiteral.append(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            if let vector, key == vector.field {
+                guard vector.values.allSatisfy(\.isFinite) else {
+                    throw IngestError(.embedFailed, "the vector of chunk '\(id)' holds NaN or infinity (\(key)); the embeddings service returned an unusable vector, try again or check the model", itemIndex: position)
+                }
+                NDJSON.appendFloats(vector.values, to: &out)
+            } else {
+                do {
+                    // Non-nil: `key` comes from `fields.keys`.
+                    try NDJSON.append(fields[key] ?? .null, to: &out, path: key)
+                } catch let error as NDJSON.NonFiniteNumber {
+                    throw IngestError(.internalError, "field \(error.path) of chunk '\(id)' is NaN or infinity, which JSON cannot carry (a bug in ingest, please report it)", itemIndex: position)
+                }
+            }
         }
-        out.append(UInt8(ascii: "\n"))
-        self.init(position: position, id: document.id, lines: Data(out))
+        out.append(contentsOf: "}\n".utf8)
+        self.init(position: position, id: id, lines: Data(out))
     }
 }
 
@@ -61,7 +78,7 @@ package enum NDJSON {
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d): try appendNumber(d, to: &out, path: path)
-        case .string(let s): appendString(s, to: &out)
+        case .string(let s): JSONStringLiteral.append(s, to: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
@@ -73,7 +90,7 @@ package enum NDJSON {
             out.append(UInt8(ascii: "{"))
             for (i, key) in fields.keys.sorted().enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                appendString(key, to: &out)
+                JSONStringLiteral.append(key, to: &out)
                 out.append(UInt8(ascii: ":"))
                 // Non-nil: `key` comes from `fields.keys`.
                 try append(fields[key] ?? .null, to: &out, path: path.isEmpty ? key : path + "." + key)
@@ -96,25 +113,14 @@ package enum NDJSON {
         out.append(contentsOf: text.utf8)
     }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped, the rest UTF-8.
-    package static func appendString(_ string: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
-            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
-            case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0x00..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
-            default: out.append(byte)
-            }
+    /// `[f1,f2,…]`, each Float in its shortest round-trip form; the caller checked they are finite.
+    static func appendFloats(_ values: [Float], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (i, value) in values.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: value.description.utf8)
         }
-        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: "]"))
     }
 }
 

@@ -85,7 +85,11 @@ package struct OpenSearchConfiguration: Sendable, Equatable {
     /// Reads the OPENSEARCH_* variables (defaults above for unset or empty ones).
     /// - Throws: ``IngestError`` `configuration` naming the variable that holds an invalid value.
     package init(environment values: [String: String]) throws {
-        let env = Environment(values)
+        try self.init(environment: Environment(values))
+    }
+
+    /// Reads the OPENSEARCH_* variables through the configuration reader (flags over environment).
+    package init(environment env: Environment) throws {
         let defaults = OpenSearchConfiguration()
         var retry = Self.defaultRetry
         retry.maxAttempts = try env.int("OPENSEARCH_RETRY_ATTEMPTS", default: retry.maxAttempts, range: 1...50)
@@ -95,7 +99,7 @@ package struct OpenSearchConfiguration: Sendable, Equatable {
             useSSL: try env.bool("OPENSEARCH_USE_SSL", default: defaults.useSSL),
             username: env.string("OPENSEARCH_USERNAME"),
             // Not trimmed: a password may legitimately start or end with a space.
-            password: values["OPENSEARCH_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 },
+            password: env.raw("OPENSEARCH_PASSWORD", isSecret: true),
             caCertPath: env.string("OPENSEARCH_CA_CERT"),
             verifyCerts: try env.bool("OPENSEARCH_VERIFY_CERTS", default: defaults.verifyCerts),
             requestTimeout: try env.seconds("OPENSEARCH_TIMEOUT_SECONDS", default: .seconds(60), range: 0...86_400, excludingZero: true),

@@ -37,11 +37,6 @@ extension OpenSearchIndex {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }
 
-    /// The index over a client made by ``makeHTTPClient(configuration:)`` (or any other).
-    package init(configuration: OpenSearchConfiguration, client: HTTPClient) throws {
-        try self.init(configuration: configuration, transport: AsyncHTTPTransport(client: client))
-    }
-
     /// Reads the PEM file, with messages that name the variable and the path.
     static func loadCACertificates(path: String) throws -> [NIOSSLCertificate] {
         guard FileManager.default.isReadableFile(atPath: path) else {

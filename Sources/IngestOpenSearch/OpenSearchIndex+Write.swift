@@ -2,7 +2,7 @@ import Foundation
 import IngestKit
 
 extension OpenSearchIndex {
-    /// Writes `documents` with `_bulk` `index` actions, in requests bounded by
+    /// Writes `records` with `_bulk` `index` actions, in requests bounded by
     /// OPENSEARCH_BULK_MAX_BYTES and OPENSEARCH_BULK_MAX_DOCS, one request at a time.
     ///
     /// * Items refused with 429/5xx are re-sent (only those, in their order) after back-off.
@@ -14,12 +14,15 @@ extension OpenSearchIndex {
     ///   requests are not sent, because the document has failed anyway.
     /// * With `refresh`, the request(s) of the last batch carry `refresh=wait_for`, so when this
     ///   returns the chunks are searchable.
-    package func write(index: String, documents: [IndexDocument], refresh: Bool) async throws {
+    package func write(index: String, records: [ChunkRecord], refresh: Bool) async throws {
         let path = try Self.indexPath(index)
         var batcher = BulkBatcher(maxBytes: configuration.bulkMaxBytes, maxItems: configuration.bulkMaxItems)
+        var vectorFields: [String: String] = [:]
         // Serialise lazily, one batch at a time, so a huge document is never held twice in memory.
-        for (position, document) in documents.enumerated() {
-            if let full = batcher.add(try BulkEntry(document: document, position: position)) {
+        for (position, record) in records.enumerated() {
+            let vectorField = vectorFields[record.embeddingModel] ?? Self.vectorFieldName(forModel: record.embeddingModel)
+            vectorFields[record.embeddingModel] = vectorField
+            if let full = batcher.add(try BulkEntry(record: record, vectorField: vectorField, position: position)) {
                 try await sendBatch(full, path: path, index: index, refresh: false)
             }
         }
@@ -31,40 +34,35 @@ extension OpenSearchIndex {
     /// What one `_bulk` attempt leaves to do.
     enum BulkStep {
         case done
-        /// Re-send these entries after back-off; `error` is what to throw when retries run out.
+        /// Re-send these entries after back-off; `error` (transient) is what to throw when retries run out.
         case retry([BulkEntry], IngestError)
         /// 413: the body is too large for the cluster.
         case split
     }
 
-    /// Sends one batch until every item is indexed, retrying and splitting as needed.
+    /// Sends one batch until every item is indexed, retrying (under ``withRetries(_:clock:jitter:sleep:isolation:operation:)``,
+    /// only what is left each time) and splitting as needed.
     func sendBatch(_ entries: [BulkEntry], path: String, index: String, refresh: Bool) async throws {
-        let clock = ContinuousClock()
-        let start = clock.now
         var pending = entries
         var attempt = 0
-        while true {
+        let tooLarge = try await withRetries(configuration.retry) { () async throws -> Bool in
             attempt += 1
             switch try await attemptBulk(pending, path: path, index: index, refresh: refresh, attempt: attempt) {
-            case .done:
-                return
-            case .split:
-                guard pending.count > 1 else {
-                    let entry = pending.first
-                    throw IngestError(.indexRejected, "chunk '\(entry?.id ?? "?")' (\(entry?.lines.count ?? 0) bytes with its vector) is larger than index '\(index)' accepts in one request (HTTP 413); raise http.max_content_length on the cluster, or use a smaller CHUNK_MAX_TOKENS", itemIndex: entry?.position)
-                }
-                let half = pending.count / 2
-                try await sendBatch(Array(pending[..<half]), path: path, index: index, refresh: false)
-                try await sendBatch(Array(pending[half...]), path: path, index: index, refresh: refresh)
-                return
+            case .done: return false
+            case .split: return true
             case .retry(let left, let error):
-                guard let wait = configuration.retry.delay(afterAttempt: attempt, elapsed: clock.now - start, retryAfter: error.retryAfter, jitter: Double.random(in: 0..<1)) else {
-                    throw error
-                }
                 pending = left
-                try await Task.sleep(for: wait)
+                throw error
             }
         }
+        guard tooLarge else { return }
+        guard pending.count > 1 else {
+            let entry = pending.first
+            throw IngestError(.indexRejected, "chunk '\(entry?.id ?? "?")' (\(entry?.lines.count ?? 0) bytes with its vector) is larger than index '\(index)' accepts in one request (HTTP 413); raise http.max_content_length on the cluster, or use a smaller INGEST_MAX_TOKENS", itemIndex: entry?.position)
+        }
+        let half = pending.count / 2
+        try await sendBatch(Array(pending[..<half]), path: path, index: index, refresh: false)
+        try await sendBatch(Array(pending[half...]), path: path, index: index, refresh: refresh)
     }
 
     /// One `_bulk` request for `pending`, its answer sorted.

@@ -23,7 +23,12 @@ package struct OpenSearchIndex: ChunkIndex {
 
     // MARK: - Index and mapping
 
-    package func prepare(index: String, vectorField: String, dimension: Int) async throws {
+    package func prepare(index: String, embeddingModel: String, dimension: Int) async throws {
+        try await prepare(index: index, vectorField: Self.vectorFieldName(forModel: embeddingModel), dimension: dimension)
+    }
+
+    /// ``prepare(index:embeddingModel:dimension:)`` for a vector field named directly.
+    func prepare(index: String, vectorField: String, dimension: Int) async throws {
         let path = try Self.indexPath(index)
         guard (1...16_000).contains(dimension) else {
             throw IngestError(.dimensionMismatch, "the embedding model reports \(dimension)-dimensional vectors; OpenSearch k-NN fields take 1 to 16000 dimensions; check EMBEDDING_MODEL")
@@ -61,17 +66,6 @@ package struct OpenSearchIndex: ChunkIndex {
         throw IngestError(.configuration, "index '\(index)': OpenSearch refused the fields ingest needs (\(lastMappingError)); compare its mapping with `ingest schema`, or use another index (OPENSEARCH_INDEX)")
     }
 
-    package func vectorDimension(index: String, vectorField: String) async throws -> Int? {
-        let path = try Self.indexPath(index)
-        guard let mappings = try await mappingProperties(path: path, index: index) else { return nil }
-        for name in mappings.keys.sorted() {
-            if let field = mappings[name]?[vectorField], field["type"]?.stringValue == "knn_vector", let dimension = field["dimension"]?.intValue {
-                return dimension
-            }
-        }
-        return nil
-    }
-
     /// The `properties` of every concrete index behind `index` (an alias may name several), or
     /// nil when the index does not exist.
     func mappingProperties(path: String, index: String) async throws -> [String: [String: JSONValue]]? {
@@ -97,23 +91,20 @@ package struct OpenSearchIndex: ChunkIndex {
         let path = try Self.indexPath(index)
         let body = Self.deleteQuery(source: source, keepGeneration: keepGeneration)
         let what = "deleting old chunks of \(redactingCredentials(source)) from index '\(index)'"
-        let clock = ContinuousClock()
-        let start = clock.now
         var deleted = 0
         var attempt = 0
-        while true {
+        // One retry loop for both kinds of failure: the request's, and a partial delete
+        // (deleting by query is idempotent, so running it again removes what is left).
+        return try await withRetries(configuration.retry) { () async throws -> Int in
             attempt += 1
-            let response = try await call("POST", path + "/_delete_by_query", query: [("conflicts", "proceed"), ("refresh", "true")], json: body, what: what, accept: [404])
+            let response = try await call("POST", path + "/_delete_by_query", query: [("conflicts", "proceed"), ("refresh", "true")], json: body, what: what, accept: [404], retry: .none)
             if response.status == 404 { return deleted }
             let result = try Self.parse(response, what: "the _delete_by_query answer")
             deleted += result["deleted"]?.intValue ?? 0
             let failures = result["failures"]?.arrayValue ?? []
             let timedOut = result["timed_out"]?.boolValue ?? false
             if failures.isEmpty && !timedOut { return deleted }
-            // Deleting by query is idempotent: run it again for what is left.
-            let error = IngestError(.serviceUnavailable, "OpenSearch could not finish \(what) (\(timedOut ? "timed out" : "\(failures.count) failures, first: \(BulkOutcome.describe(failures.first?["cause"] ?? failures.first))")) after \(attempt) attempts; the old chunks stay searchable until the next run", transient: true)
-            guard let wait = configuration.retry.delay(afterAttempt: attempt, elapsed: clock.now - start, jitter: Double.random(in: 0..<1)) else { throw error }
-            try await Task.sleep(for: wait)
+            throw IngestError(.serviceUnavailable, "OpenSearch could not finish \(what) (\(timedOut ? "timed out" : "\(failures.count) failures, first: \(BulkOutcome.describe(failures.first?["cause"] ?? failures.first))")) after \(attempt) attempts; the old chunks stay searchable until the next run", transient: true)
         }
     }
 
@@ -175,10 +166,10 @@ package struct OpenSearchIndex: ChunkIndex {
         do {
             return try await transport.send(HTTPRequest(method: method, url: url, headers: headers, body: body), timeout: configuration.requestTimeout)
         } catch var error as IngestError where error.reason == .serviceUnavailable {
-            if Self.isCertificateFailure(error.message) {
+            if error.transportFailure == .tlsHandshake {
                 // Retrying cannot make an untrusted certificate trusted.
                 error.isTransient = false
-                error.message += "; the server's TLS certificate is not trusted: set OPENSEARCH_CA_CERT to the PEM file of its CA (or OPENSEARCH_VERIFY_CERTS=false, for development only)"
+                error.message += "; the server's TLS certificate is not trusted (or it does not speak TLS): set OPENSEARCH_CA_CERT to the PEM file of its CA (or OPENSEARCH_VERIFY_CERTS=false, for development only), and check OPENSEARCH_USE_SSL"
             } else {
                 error.message += "; check that OpenSearch is running and that OPENSEARCH_HOST, OPENSEARCH_PORT and OPENSEARCH_USE_SSL point at it"
             }
@@ -207,30 +198,11 @@ package struct OpenSearchIndex: ChunkIndex {
 
     // MARK: - Pure helpers
 
-    /// Whether a transport error is a failed certificate check (BoringSSL/NIOSSL wording).
-    static func isCertificateFailure(_ message: String) -> Bool {
-        ["CERTIFICATE_VERIFY_FAILED", "unableToValidateCertificate", "certificate verify failed", "self-signed certificate", "self signed certificate"]
-            .contains { message.contains($0) }
-    }
-
-    /// `/<index>` with the name checked and percent-encoded.
+    /// `/<index>` with the name checked (``IndexName``) and percent-encoded.
     /// - Throws: ``IngestError`` `invalid_input` for a name OpenSearch would refuse.
     package static func indexPath(_ index: String) throws -> String {
-        if let problem = indexNameProblem(index) {
-            throw IngestError(.invalidInput, "'\(index)' is not a valid OpenSearch index name: \(problem); use lower-case letters, digits, '-' and '_' (OPENSEARCH_INDEX or the request's index)")
-        }
+        try IndexName.check(index, setting: "OPENSEARCH_INDEX or the request's index", reason: .invalidInput)
         return "/" + (index.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.+"))) ?? index)
-    }
-
-    /// Why OpenSearch would refuse `index` as an index (or alias) name, or nil.
-    package static func indexNameProblem(_ index: String) -> String? {
-        if index.isEmpty { return "it is empty" }
-        if index == "." || index == ".." { return "it is . or .." }
-        if index.utf8.count > 255 { return "it is longer than 255 bytes" }
-        if let first = index.first, "_-+".contains(first) { return "it starts with \(first)" }
-        if index != index.lowercased() { return "it has upper-case letters" }
-        if let bad = index.first(where: { "\\/*?\"<>| ,#:".contains($0) }) { return "it contains '\(bad)'" }
-        return nil
     }
 
     static func queryString(_ query: [(String, String)]) -> String {
@@ -267,9 +239,9 @@ package struct OpenSearchIndex: ChunkIndex {
         return ["properties": .object(properties)]
     }
 
-    /// Per generation of `source`: stored chunks, the `chunk_count` they record and the
-    /// `document_id`. One request: `term` on `source`, `terms` on `generation` with `max` and
-    /// `terms` sub-aggregations (real OpenSearch and osmem both answer it).
+    /// Per generation of `source`: stored chunks and the `chunk_count` they record. One request:
+    /// `term` on `source`, `terms` on `generation` with a `max` sub-aggregation (real OpenSearch
+    /// and osmem both answer it).
     package static func storedSourceQuery(source: String, maxGenerations: Int) -> JSONValue {
         [
             "size": 0,
@@ -279,7 +251,6 @@ package struct OpenSearchIndex: ChunkIndex {
                     "terms": ["field": .string(ChunkField.generation), "size": .int(maxGenerations)],
                     "aggs": [
                         "chunk_count": ["max": ["field": .string(ChunkField.chunkCount)]],
-                        "document_id": ["terms": ["field": .string(ChunkField.documentID), "size": 1]],
                     ],
                 ],
             ],
@@ -296,8 +267,7 @@ package struct OpenSearchIndex: ChunkIndex {
             return StoredSource.Generation(
                 generation: generation,
                 storedChunks: bucket["doc_count"]?.intValue ?? 0,
-                chunkCount: bucket["chunk_count"]?["value"]?.intValue ?? 0,
-                documentID: bucket["document_id"]?["buckets"]?.arrayValue?.first?["key"]?.stringValue
+                chunkCount: bucket["chunk_count"]?["value"]?.intValue ?? 0
             )
         }
         return StoredSource(generations: generations)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IngestChunking
+import IngestKit
 import IngestTokenizer
 
 /// `ingest chunk FILE.json [--max-tokens N]`: the chunker on its own, for people debugging
@@ -24,8 +25,9 @@ struct ChunkCommand: AsyncParsableCommand {
     var maxTokens: Int = ChunkerOptions().maxTokens
 
     func validate() throws {
-        guard maxTokens >= ChunkerOptions.minimumMaxTokens else {
-            throw ValidationError("--max-tokens must be at least \(ChunkerOptions.minimumMaxTokens)")
+        // The one budget rule (TokenBudget), as for `ingest run` and the worker.
+        if let problem = TokenBudget.problem(maxTokens) {
+            throw ValidationError("--max-tokens \(problem)")
         }
     }
 
@@ -50,8 +52,11 @@ struct ChunkCommand: AsyncParsableCommand {
             chunks = DocumentChunker(tokenizer: await warmTokenizer, options: options).chunks(forMarkdown: text)
         } else {
             let document: DoclingDocument
+            let inflateLimit = try Startup.setting { () throws(IngestError) in
+                try Environment().int("INGEST_MAX_DECOMPRESSED_BYTES", default: Gzip.maxOutputBytes, range: 1...(1 << 40))
+            }
             do {
-                document = try DoclingJSON.decodeDocument(from: data)
+                document = try Gzip.$maxOutputBytes.withValue(inflateLimit) { try DoclingJSON.decodeDocument(from: data) }
             } catch let error as DoclingDecodingError {
                 try fail(error.description)
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IngestCore
 import IngestKit
+import IngestOpenSearch
 
 /// `ingest doctor`: checks Docling, the embeddings endpoint and OpenSearch in turn and says
 /// exactly what is wrong. The report goes to stdout. Exit 0 only when all are usable.
@@ -14,14 +15,8 @@ struct DoctorCommand: AsyncParsableCommand {
     @OptionGroup var embedding: EmbeddingOptions
 
     func run() async throws {
-        let env = Environment()
-        let runtime: Runtime
-        do {
-            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: false), logger: CLILogging.logger(env), embeddingModelPath: embedding.embeddingModelPath)
-        } catch let error as IngestError {
-            Terminal.out("configuration  FAIL  \(error.message)")
-            throw ExitCode(2)
-        }
+        let env = Environment(flags: embedding.flags)
+        let runtime = try Startup.runtime(env, logger: try CLILogging.logger(env)) { Terminal.out("configuration  FAIL  \($0.message)") }
         var statuses = await runtime.pipeline.checkDependencies().filter { $0.name != "embeddings" }
         statuses.insert(await runtime.pipeline.checkEmbedder(), at: 1)
         await runtime.shutdown()
@@ -30,7 +25,7 @@ struct DoctorCommand: AsyncParsableCommand {
             Terminal.out("\(name) \(status.ok ? "ok  " : "FAIL")  \(status.url)  \(status.message)")
         }
         Terminal.out("embedder     \(runtime.embedderSummary)")
-        Terminal.out("index        \(runtime.pipeline.settings.index), vector field \(runtime.pipeline.vectorField)")
+        Terminal.out("index        \(runtime.pipeline.settings.index), vector field \(OpenSearchIndex.vectorFieldName(forModel: runtime.pipeline.embedder.model))")
         if statuses.contains(where: { !$0.ok }) { throw ExitCode(2) }
     }
 }

@@ -3,12 +3,6 @@ import Foundation
 import IngestCore
 import IngestKit
 
-/// Options shared by the commands that embed.
-struct EmbeddingOptions: ParsableArguments {
-    @Option(name: .customLong("embedding-model-path"), help: "A local all-MiniLM-L6-v2 folder (Hugging Face layout): embed in process (default: EMBEDDING_MODEL_PATH).")
-    var embeddingModelPath: String?
-}
-
 /// `ingest embed [TEXT...]`: prints one JSON array (the vector) per text, with the active
 /// embedder: for checking a setup by hand and for query vectors.
 struct EmbedCommand: AsyncParsableCommand {
@@ -23,15 +17,8 @@ struct EmbedCommand: AsyncParsableCommand {
     var texts: [String] = []
 
     func run() async throws {
-        let env = Environment()
-        let runtime: Runtime
-        do {
-            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: false),
-                                  logger: CLILogging.logger(env), embeddingModelPath: embedding.embeddingModelPath)
-        } catch let error as IngestError {
-            Terminal.error(error.message)
-            throw ExitCode(2)
-        }
+        let env = Environment(flags: embedding.flags)
+        let runtime = try Startup.runtime(env, logger: try CLILogging.logger(env))
         var inputs = texts
         if inputs.isEmpty {
             while let line = readLine(strippingNewline: true) { inputs.append(line) }
@@ -46,7 +33,8 @@ struct EmbedCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             await runtime.shutdown()
             Terminal.error(error.message)
-            throw ExitCode(error.isFatalForRun ? 2 : 1)
+            // One call, like the run's preflight: an unreachable service is exit 2 as well.
+            throw ExitCode(error.isRunFatal || error.reason == .serviceUnavailable ? 2 : 1)
         }
         await runtime.shutdown()
     }

@@ -11,7 +11,7 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Ingest files and directories (the default command: `ingest docs/`).",
         discussion: """
             Exit status: 0 when every document is indexed, unchanged or skipped; 1 when some failed \
-            (all others still done); 2 for usage and configuration errors, authentication failures \
+            (all others still done) or --prune could not list or delete; 2 for usage and configuration errors, authentication failures \
             or an unreachable service; 130 when interrupted (Ctrl-C).
             """
     )
@@ -52,10 +52,17 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var embedding: EmbeddingOptions
 
     func validate() throws {
-        if let c = concurrency, !(1...256).contains(c) { throw ValidationError("--concurrency must be from 1 to 256") }
-        if let m = maxTokens, !(16...8192).contains(m) { throw ValidationError("--max-tokens must be from 16 to 8192") }
         _ = try Self.parseDoclingOptions(doclingOptions)
-        if let index { do { try PipelineSettings.validateIndexName(index) } catch { throw ValidationError("\(error)") } }
+    }
+
+    /// The flags that override a variable; the configuration reader checks them by the
+    /// variable's rule, and its messages name the flag.
+    var flags: [Environment.Flag] {
+        var flags = embedding.flags
+        if let index { flags.append(.init("OPENSEARCH_INDEX", spelling: "--index", value: index)) }
+        if let concurrency { flags.append(.init("INGEST_CONCURRENCY", spelling: "--concurrency", value: String(concurrency))) }
+        if let maxTokens { flags.append(.init("INGEST_MAX_TOKENS", spelling: "--max-tokens", value: String(maxTokens))) }
+        return flags
     }
 
     /// `KEY=VALUE` pairs; VALUE is parsed as JSON when it is JSON (true, 3, ["a"]), else kept as text.
@@ -73,20 +80,8 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let env = Environment()
-        let runtime: Runtime
-        do {
-            var settings = try PipelineSettings.fromEnvironment(env, forWorker: false)
-            if let index { settings.index = index }
-            if let concurrency { settings.concurrency = concurrency }
-            if let maxTokens { settings.maxTokens = maxTokens }
-            if let owner { settings.owner = owner }
-            settings.doclingOptions.merge(try Self.parseDoclingOptions(doclingOptions)) { _, cli in cli }
-            runtime = try Runtime(environment: env, settings: settings, logger: CLILogging.logger(env), embeddingModelPath: embedding.embeddingModelPath)
-        } catch let error as IngestError {
-            Terminal.error(error.message)
-            throw ExitCode(2)
-        }
+        let env = Environment(flags: flags)
+        let runtime = try Startup.runtime(env, logger: try CLILogging.logger(env))
 
         let runner = BatchRunner(pipeline: runtime.pipeline)
         do {
@@ -102,6 +97,10 @@ struct RunCommand: AsyncParsableCommand {
         options.excludes = exclude
         options.prune = prune
         options.previewPath = preview
+        // Per-run request fields, as a worker step carries them: the pipeline merges the Docling
+        // options over DOCLING_CONVERT_OPTIONS, key by key.
+        options.request.owner = owner
+        options.request.doclingOptions = try Self.parseDoclingOptions(doclingOptions)
         let progress = ProgressReporter(interactive: Terminal.isInteractive)
         let stop = StopSignal()
 
@@ -124,12 +123,9 @@ struct RunCommand: AsyncParsableCommand {
         for line in result.report.namedEntries(failures: Terminal.isInteractive) { Terminal.line(line) }
         Terminal.line((preview != nil ? "preview: " : "") + result.report.summaryLine)
         if preview == nil { Terminal.line("embedder: \(runtime.embedderSummary)") }
-        if let fatal = result.fatal {
-            Terminal.error(fatal.message)
-            throw ExitCode(2)
-        }
-        if result.interrupted { throw ExitCode(130) }
-        if result.report.totals.failed > 0 { throw ExitCode(1) }
+        if let fatal = result.fatal { Terminal.error(fatal.message) }
+        if let pruneError = result.report.pruneError { Terminal.error(pruneError.message) }
+        if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
     }
 
     /// Runs `body` while watching SIGINT/SIGTERM: the first signal stops new documents (those in

@@ -23,8 +23,9 @@ struct SchemaCommand: ParsableCommand {
     }
 
     func run() throws {
-        let name = model ?? Environment().string("EMBEDDING_MODEL", default: "text-embedding-3-small")
-        let text = OpenSearchIndex.indexBodyText(vectorField: IndexNaming.vectorField(forModel: name), dimension: dimension)
+        let env = Environment(flags: model.map { [.init("EMBEDDING_MODEL", spelling: "--model", value: $0)] } ?? [])
+        let name = env.string("EMBEDDING_MODEL", default: "text-embedding-3-small")
+        let text = OpenSearchIndex.indexBodyText(vectorField: OpenSearchIndex.vectorFieldName(forModel: name), dimension: dimension)
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }

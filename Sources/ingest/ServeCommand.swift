@@ -17,24 +17,27 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var embedding: EmbeddingOptions
 
     func run() async throws {
-        let env = Environment()
+        let env = Environment(flags: embedding.flags)
+        let level = try Startup.setting { () throws(IngestError) in try env.logLevel("INGEST_LOG_LEVEL", default: .info) }
         LoggingSystem.bootstrap { label in
             var handler = JSONLogHandler(label: label)
-            handler.logLevel = env.string("INGEST_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+            handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "ingest.worker")
-        let runtime: Runtime
-        let server: ServerConfiguration
-        do {
-            server = try ServerConfiguration.fromEnvironment(env.values)
-            runtime = try Runtime(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: true), logger: logger, embeddingModelPath: embedding.embeddingModelPath)
-            logger.info("embedder: \(runtime.embedderSummary)")
-        } catch let error as IngestError {
+        let report: (IngestError) -> Void = { error in
             logger.critical("configuration error: \(error.message)")
             Terminal.error(error.message)
+        }
+        let server: ServerConfiguration
+        do {
+            server = try ServerConfiguration.fromEnvironment(env)
+        } catch let error as IngestError {
+            report(error)
             throw ExitCode(2)
         }
+        let runtime = try Startup.runtime(env, forWorker: true, logger: logger, report: report)
+        logger.info("embedder: \(runtime.embedderSummary)")
         do {
             try await runServer(configuration: server, ingester: runtime.pipeline, logger: logger)
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import IngestChunking
 import IngestDocling
 import IngestKit
 import Synchronization
@@ -41,7 +42,6 @@ struct DoclingServeClientTests {
         #expect(conversion.status == .success)
         #expect(conversion.warnings.isEmpty)
         #expect(conversion.markdown?.hasPrefix("# Acme Widget Service") == true)
-        #expect((conversion.processingTime ?? 0) > 0)
         let requests = http.requests
         #expect(requests.map(\.method) == ["POST", "GET", "GET", "GET"])
         #expect(requests[0].url == "http://docling.test:5001/v1/convert/file/async")
@@ -249,12 +249,13 @@ struct DoclingServeClientTests {
     }
 
     @Test func multipartBodyCarriesRepeatedFieldsAndTheFile() throws {
-        let configuration = DoclingTestSupport.configuration(
-            apiKey: "k",
-            defaultOptions: ["do_ocr": false, "to_formats": ["md"], "page_range": [1, 3], "images_scale": 2.5, "include_images": true]
-        )
+        let configuration = DoclingTestSupport.configuration(apiKey: "k")
         let client = DoclingServeClient(configuration: configuration, transport: FakeHTTPTransport())
-        let form = client.formOptions(["do_table_structure": false, "do_ocr": true, "ocr_options": ["lang": ["en"]]])
+        // The options arrive merged (DOCLING_CONVERT_OPTIONS under the request's, by the pipeline).
+        let form = client.formOptions([
+            "to_formats": ["md"], "page_range": [1, 3], "images_scale": 2.5, "include_images": true,
+            "do_table_structure": false, "do_ocr": true, "ocr_options": ["lang": ["en"]],
+        ])
         let names = form.map(\.name)
         #expect(names == names.sorted())
         let request = client.submitRequest(DoclingTestSupport.html, form: form, boundary: "BOUNDARY")
@@ -268,7 +269,7 @@ struct DoclingServeClientTests {
         #expect(body.contains(field("to_formats", "json") + field("to_formats", "md")))
         #expect(!body.contains(field("to_formats", "md") + field("to_formats", "md")))
         #expect(body.contains(field("page_range", "1") + field("page_range", "3")))
-        #expect(body.contains(field("do_ocr", "true")))  // the per-call option wins over the default
+        #expect(body.contains(field("do_ocr", "true")))
         #expect(body.contains(field("do_table_structure", "false")))
         #expect(body.contains(field("include_images", "false")))  // forced
         #expect(body.contains(field("image_export_mode", "placeholder")))
@@ -308,5 +309,36 @@ struct DoclingServeClientTests {
         http.on(nil, "/", .connectionRefused())
         let error = try await expectError(.serviceUnavailable) { try await client(http).checkHealth() }
         #expect(error.message.contains("DOCLING_SERVE_URL"))
+    }
+}
+
+/// Docling's result body is read once: status, errors and Markdown in one pass over the
+/// envelope, the DoclingDocument from the `json_content` bytes.
+@Suite struct DoclingResultReadingTests {
+    @Test func onePassGivesWhatTheTwoPassesGave() throws {
+        let body = try Fixtures.capturedResponse("docling/html__convert_file_async.result.response.json").body
+        let result = try DoclingConvertResult.read(body)
+        #expect(result.status == "success")
+        #expect(result.errors.isEmpty)
+        #expect(result.markdown?.hasPrefix("# Acme Widget Service") == true)
+        #expect(result.hasDocument)
+        // The same document the whole-body decoder reads.
+        let document = try #require(try result.document(in: body))
+        let reference = try DoclingJSON.decodeDocument(from: body)
+        #expect(document.texts.count == reference.texts.count && document.texts.count > 0)
+        #expect(document.texts.map(\.text) == reference.texts.map(\.text))
+        #expect(document.name == reference.name && document.pageCount == reference.pageCount)
+    }
+
+    @Test func errorsAndNullContentAreRead() throws {
+        let body = Data(#"{"document":{"filename":"x.pdf","md_content":null,"json_content":null},"status":"partial_success","errors":[{"component_type":"pipeline","error_message":"page 2 failed","category":"backend_failure","page_no":2}],"processing_time":1.5}"#.utf8)
+        let result = try DoclingConvertResult.read(body)
+        #expect(result.status == "partial_success")
+        let error = try #require(result.errors.first)
+        #expect(result.errors.count == 1)
+        #expect(error.componentType == "pipeline" && error.errorMessage == "page 2 failed" && error.category == "backend_failure" && error.pageNo == 2)
+        #expect(!result.hasDocument)
+        #expect(try result.document(in: body) == nil)
+        #expect(throws: DoclingDecodingError.self) { try DoclingConvertResult.read(Data("[1]".utf8)) }
     }
 }

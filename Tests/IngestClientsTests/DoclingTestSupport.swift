@@ -12,8 +12,7 @@ enum DoclingTestSupport {
         documentTimeout: Duration = .seconds(600),
         maxResubmits: Int = 2,
         maxInFlight: Int = 4,
-        retryAttempts: Int = 3,
-        defaultOptions: [String: JSONValue] = [:]
+        retryAttempts: Int = 3
     ) -> DoclingConfiguration {
         DoclingConfiguration(
             baseURL: "http://docling.test:5001/",
@@ -23,8 +22,7 @@ enum DoclingTestSupport {
             maxPollInterval: .milliseconds(2),
             maxResubmits: maxResubmits,
             maxInFlight: maxInFlight,
-            retry: RetryPolicy(maxAttempts: retryAttempts, baseDelay: .milliseconds(1), maxDelay: .milliseconds(2), maxElapsed: .seconds(10)),
-            defaultOptions: defaultOptions
+            retry: RetryPolicy(maxAttempts: retryAttempts, baseDelay: .milliseconds(1), maxDelay: .milliseconds(2), maxElapsed: .seconds(10))
         )
     }
 

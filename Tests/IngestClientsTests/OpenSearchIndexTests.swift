@@ -25,11 +25,16 @@ import Testing
         }
     }
 
-    static func document(_ i: Int, text: String = "chunk", dims: Int = 3) -> IndexDocument {
-        IndexDocument(id: "doc_\(i)", fields: [
-            "text": .string(text), "source": "/d/a.pdf", "chunk_index": .int(i),
-            "chunk_embedding_m": .array((0..<dims).map { .double(Double(Float($0) / 10)) }),
-        ])
+    static func document(_ i: Int, text: String = "chunk", dims: Int = 3) -> ChunkRecord {
+        record(id: "doc_\(i)", index: i, text: text, dims: dims)
+    }
+
+    static func record(id: String, index i: Int = 0, text: String = "chunk", dims: Int = 3) -> ChunkRecord {
+        ChunkRecord(
+            id: id, text: text, chunkIndex: i, chunkCount: 1, headings: [], pages: [], source: "/d/a.pdf",
+            documentID: "d", generation: "g", filename: "a.pdf", mimetype: nil, fileSize: 1, indexedTime: "t",
+            embeddingModel: "m", vector: (0..<dims).map { Float($0) / 10 }
+        )
     }
 
     /// The `_id`s of a bulk body, in order.
@@ -107,22 +112,12 @@ import Testing
         #expect(http.requests("PUT", "").isEmpty)
     }
 
-    @Test func vectorDimensionReadsMapping() async throws {
-        let http = FakeHTTPTransport()
-        http.on("GET", "/t1/_mapping", Self.fixture("mapping.json"))
-        http.on("GET", "/nope/_mapping", Self.fixture("index-not-found.json", status: 404))
-        let index = try makeIndex(http)
-        #expect(try await index.vectorDimension(index: "t1", vectorField: "v") == 3)
-        #expect(try await index.vectorDimension(index: "t1", vectorField: "w") == nil)
-        #expect(try await index.vectorDimension(index: "nope", vectorField: "v") == nil)
-    }
-
     // MARK: - write
 
     @Test func bulkRequestShape() async throws {
         let http = FakeHTTPTransport()
         http.on("POST", "/_bulk", handler: { Self.acceptAll($0) })
-        try await makeIndex(http).write(index: "docs", documents: (0..<3).map { Self.document($0) }, refresh: true)
+        try await makeIndex(http).write(index: "docs", records: (0..<3).map { Self.document($0) }, refresh: true)
         let request = try #require(http.requests.first)
         #expect(request.url == "http://os.test:9200/docs/_bulk?filter_path=took,errors,items.*.error,items.*._id,items.*.status&refresh=wait_for")
         #expect(request.header("Content-Type") == "application/x-ndjson")
@@ -135,14 +130,14 @@ import Testing
         let http = FakeHTTPTransport()
         http.on("POST", "/_bulk", handler: { Self.acceptAll($0) })
         let index = try makeIndex(http) { $0.bulkMaxItems = 2 }
-        try await index.write(index: "docs", documents: (0..<5).map { Self.document($0) }, refresh: true)
+        try await index.write(index: "docs", records: (0..<5).map { Self.document($0) }, refresh: true)
         let requests = http.requests("POST", "/_bulk")
         #expect(requests.map(Self.ids) == [["doc_0", "doc_1"], ["doc_2", "doc_3"], ["doc_4"]])
         #expect(requests.map { $0.url.contains("refresh=wait_for") } == [false, false, true])
 
         let noRefresh = FakeHTTPTransport()
         noRefresh.on("POST", "/_bulk", handler: { Self.acceptAll($0) })
-        try await makeIndex(noRefresh) { $0.bulkMaxItems = 2 }.write(index: "docs", documents: (0..<3).map { Self.document($0) }, refresh: false)
+        try await makeIndex(noRefresh) { $0.bulkMaxItems = 2 }.write(index: "docs", records: (0..<3).map { Self.document($0) }, refresh: false)
         #expect(noRefresh.requests.allSatisfy { !$0.url.contains("refresh") })
     }
 
@@ -150,9 +145,9 @@ import Testing
         let http = FakeHTTPTransport()
         http.on("POST", "/_bulk", handler: { Self.acceptAll($0) })
         let documents = (0..<10).map { Self.document($0, text: String(repeating: "x", count: 900)) }
-        let oneEntry = try BulkEntry(document: documents[0], position: 0).lines.count
+        let oneEntry = try BulkEntry(record: documents[0], vectorField: "chunk_embedding_m", position: 0).lines.count
         let index = try makeIndex(http) { $0.bulkMaxBytes = oneEntry * 3 + 10 }
-        try await index.write(index: "docs", documents: documents, refresh: false)
+        try await index.write(index: "docs", records: documents, refresh: false)
         let requests = http.requests("POST", "/_bulk")
         #expect(requests.map { Self.ids($0).count } == [3, 3, 3, 1])
         #expect(requests.allSatisfy { ($0.body?.count ?? 0) <= oneEntry * 3 + 10 })
@@ -163,7 +158,7 @@ import Testing
         http.on("POST", "/_bulk",
             .response(Self.bulkAnswer([("doc_0", 201), ("doc_1", 429), ("doc_2", 201), ("doc_3", 429)])),
             .response(Self.bulkAnswer([("doc_1", 201), ("doc_3", 201)])))
-        try await makeIndex(http).write(index: "docs", documents: (0..<4).map { Self.document($0) }, refresh: true)
+        try await makeIndex(http).write(index: "docs", records: (0..<4).map { Self.document($0) }, refresh: true)
         let requests = http.requests("POST", "/_bulk")
         #expect(requests.map(Self.ids) == [["doc_0", "doc_1", "doc_2", "doc_3"], ["doc_1", "doc_3"]])
         #expect(requests.allSatisfy { $0.url.contains("refresh=wait_for") }, "the re-sent last batch is still the last request")
@@ -173,7 +168,7 @@ import Testing
         let http = FakeHTTPTransport()
         http.on("POST", "/_bulk", handler: { request in Self.bulkAnswer(Self.ids(request).map { ($0, 429) }) })
         let error = await #expect(throws: IngestError.self) {
-            try await makeIndex(http).write(index: "docs", documents: [Self.document(0)], refresh: false)
+            try await makeIndex(http).write(index: "docs", records: [Self.document(0)], refresh: false)
         }
         #expect(error?.reason == .serviceUnavailable)
         #expect(error?.isTransient == true)
@@ -185,7 +180,7 @@ import Testing
         http.on("POST", "/_bulk", .response(Self.bulkAnswer([("doc_0", 201), ("doc_1", 400), ("doc_2", 429)])))
         let index = try makeIndex(http) { $0.bulkMaxItems = 3 }
         let error = await #expect(throws: IngestError.self) {
-            try await index.write(index: "docs", documents: (0..<6).map { Self.document($0) }, refresh: false)
+            try await index.write(index: "docs", records: (0..<6).map { Self.document($0) }, refresh: false)
         }
         #expect(error?.reason == .indexRejected)
         #expect(error?.itemIndex == 1)
@@ -198,9 +193,9 @@ import Testing
     @Test func observedItemErrorsFromOsmem() async throws {
         let http = FakeHTTPTransport()
         http.on("POST", "/_bulk", Self.fixture("bulk-item-errors.json"))
-        let documents = [Self.document(0), IndexDocument(id: "bad_dim", fields: [:]), IndexDocument(id: "bad_num", fields: [:])]
+        let documents = [Self.document(0), Self.record(id: "bad_dim"), Self.record(id: "bad_num")]
         let error = await #expect(throws: IngestError.self) {
-            try await makeIndex(http).write(index: "t1", documents: documents, refresh: false)
+            try await makeIndex(http).write(index: "t1", records: documents, refresh: false)
         }
         #expect(error?.reason == .indexRejected)
         #expect(error?.message.contains("'bad_dim'") == true)
@@ -216,7 +211,7 @@ import Testing
             if ids.count > 2 { return HTTPResponse(status: 413, body: Data(#"{"error":"request body is larger than 104857600 bytes","status":413}"#.utf8)) }
             return Self.bulkAnswer(ids.map { ($0, 201) })
         })
-        try await makeIndex(http).write(index: "docs", documents: (0..<5).map { Self.document($0) }, refresh: true)
+        try await makeIndex(http).write(index: "docs", records: (0..<5).map { Self.document($0) }, refresh: true)
         let requests = http.requests("POST", "/_bulk")
         #expect(requests.map(Self.ids) == [["doc_0", "doc_1", "doc_2", "doc_3", "doc_4"], ["doc_0", "doc_1"], ["doc_2", "doc_3", "doc_4"], ["doc_2"], ["doc_3", "doc_4"]])
         #expect(requests.map { $0.url.contains("refresh=wait_for") } == [true, false, true, false, true])
@@ -226,7 +221,7 @@ import Testing
         let http = FakeHTTPTransport()
         http.on("POST", "/_bulk", .status(413))
         let error = await #expect(throws: IngestError.self) {
-            try await makeIndex(http).write(index: "docs", documents: [Self.document(0), Self.document(1)], refresh: false)
+            try await makeIndex(http).write(index: "docs", records: [Self.document(0), Self.document(1)], refresh: false)
         }
         #expect(error?.reason == .indexRejected)
         #expect(error?.message.contains("'doc_0'") == true && error?.message.contains("413") == true)
@@ -240,7 +235,7 @@ import Testing
             .status(503),
             .connectionRefused("http://os.test:9200/docs/_bulk"),
             .response(Self.bulkAnswer([("doc_0", 201)])))
-        try await makeIndex(http).write(index: "docs", documents: [Self.document(0)], refresh: false)
+        try await makeIndex(http).write(index: "docs", records: [Self.document(0)], refresh: false)
         #expect(http.requests.count == 4)
         #expect(http.requests.allSatisfy { Self.ids($0) == ["doc_0"] })
     }
@@ -250,7 +245,7 @@ import Testing
         http.on("POST", "/_bulk", .json(#"{"error":{"type":"security_exception","reason":"Unauthorized"},"status":401}"#, status: 401))
         let index = try makeIndex(http) { $0.username = "admin"; $0.password = "hunter2-secret" }
         let error = await #expect(throws: IngestError.self) {
-            try await index.write(index: "docs", documents: [Self.document(0)], refresh: false)
+            try await index.write(index: "docs", records: [Self.document(0)], refresh: false)
         }
         #expect(error?.reason == .authFailed)
         #expect(error?.message.contains("OPENSEARCH_USERNAME") == true)
@@ -262,7 +257,7 @@ import Testing
         let http = FakeHTTPTransport()
         http.on("POST", "/_bulk", .json(#"{"error":{"type":"illegal_argument_exception","reason":"The bulk request must be terminated by a newline [\n]"},"status":400}"#, status: 400))
         let error = await #expect(throws: IngestError.self) {
-            try await makeIndex(http).write(index: "docs", documents: [Self.document(0)], refresh: false)
+            try await makeIndex(http).write(index: "docs", records: [Self.document(0)], refresh: false)
         }
         #expect(error?.reason == .internalError)
         #expect(http.requests.count == 1)
@@ -270,7 +265,7 @@ import Testing
 
     @Test func emptyWriteSendsNothing() async throws {
         let http = FakeHTTPTransport()
-        try await makeIndex(http).write(index: "docs", documents: [], refresh: true)
+        try await makeIndex(http).write(index: "docs", records: [], refresh: true)
         #expect(http.requests.isEmpty)
     }
 
@@ -385,10 +380,11 @@ import Testing
 @Suite struct OpenSearchTransportErrorTests {
     @Test func untrustedCertificateIsNotRetriedAndNamesCAVariable() async throws {
         let http = FakeHTTPTransport()
-        // The message AsyncHTTPTransport produced against osproxy's self-signed certificate.
-        http.on("GET", "os.test", .error(IngestError(.serviceUnavailable, "cannot reach https://os.test:9200: handshakeFailed(NIOSSL.BoringSSLError.sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED]))", transient: true)))
+        // What AsyncHTTPTransport produced against osproxy's self-signed certificate (the cause
+        // is classified from NIOSSL's error type).
+        http.on("GET", "os.test", .error(IngestError(.serviceUnavailable, "cannot reach https://os.test:9200: handshakeFailed(NIOSSL.BoringSSLError.sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED]))", transient: true, transportFailure: .tlsHandshake)))
         let index = try OpenSearchIndex(configuration: OpenSearchConfiguration(host: "https://os.test:9200", retry: OpenSearchIndexTests.fastRetry), transport: http)
-        let error = await #expect(throws: IngestError.self) { _ = try await index.vectorDimension(index: "docs", vectorField: "v") }
+        let error = await #expect(throws: IngestError.self) { try await index.prepare(index: "docs", vectorField: "v", dimension: 3) }
         #expect(error?.reason == .serviceUnavailable)
         #expect(error?.isTransient == false)
         #expect(error?.message.contains("OPENSEARCH_CA_CERT") == true)
@@ -399,7 +395,7 @@ import Testing
         let http = FakeHTTPTransport()
         http.on("GET", "os.test", .connectionRefused("http://os.test:9200/docs/_mapping"))
         let index = try OpenSearchIndex(configuration: OpenSearchConfiguration(host: "os.test", retry: OpenSearchIndexTests.fastRetry), transport: http)
-        let error = await #expect(throws: IngestError.self) { _ = try await index.vectorDimension(index: "docs", vectorField: "v") }
+        let error = await #expect(throws: IngestError.self) { try await index.prepare(index: "docs", vectorField: "v", dimension: 3) }
         #expect(error?.reason == .serviceUnavailable)
         #expect(error?.message.contains("OPENSEARCH_HOST") == true)
         #expect(http.requests.count == OpenSearchIndexTests.fastRetry.maxAttempts)

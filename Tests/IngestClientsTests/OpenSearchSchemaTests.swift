@@ -5,7 +5,7 @@ import Testing
 @testable import IngestOpenSearch
 
 @Suite struct OpenSearchSchemaTests {
-    /// The table of shared/spec/opensearch-schema.md §4 plus our default model.
+    /// The model names Langflow/OpenRAG retrieval maps to vector fields, plus our default model.
     @Test(arguments: [
         ("text-embedding-3-small", "chunk_embedding_text_embedding_3_small"),
         ("text-embedding-3-large", "chunk_embedding_text_embedding_3_large"),
@@ -87,13 +87,11 @@ import Testing
 @Suite struct OpenSearchBulkEncodingTests {
     @Test func entryIsTwoCompactLinesWithShortFloats() throws {
         let vector: [Float] = [0.1, -0.25, 1e-5, 3]
-        let document = IndexDocument(id: "doc_0", fields: [
+        let entry = try BulkEntry(id: "doc_0", fields: [
             "text": "line one\nsays \"hi\"\t\u{01} ✓",
-            "chunk_embedding_m": .array(vector.map { .double(Double($0)) }),
             "page": 2,
             "owner": nil,
-        ])
-        let entry = try BulkEntry(document: document, position: 7)
+        ], vector: ("chunk_embedding_m", vector), position: 7)
         let text = String(decoding: entry.lines, as: UTF8.self)
         #expect(text == #"{"index":{"_id":"doc_0"}}"# + "\n" + #"{"chunk_embedding_m":[0.1,-0.25,1e-05,3.0],"owner":null,"page":2,"text":"line one\nsays \"hi\"\t\u0001 ✓"}"# + "\n")
         #expect(entry.position == 7 && entry.id == "doc_0")
@@ -105,6 +103,37 @@ import Testing
         #expect(source["chunk_embedding_m"]?.arrayValue?.compactMap { $0.doubleValue }.map { Float($0) } == vector)
     }
 
+    /// The typed record writes the bytes the pipeline's `[String: JSONValue]` `_source` wrote
+    /// before (every field, sorted keys, the vector's Floats in shortest form).
+    @Test func chunkRecordBytesEqualTheUntypedSource() throws {
+        let record = ChunkRecord(
+            id: "h_g1_0", text: "Hello \"world\"\n", chunkIndex: 0, chunkCount: 2, headings: ["Intro"], pages: [1, 2],
+            source: "/d/a.pdf", documentID: "abc", generation: "g1", filename: "a.pdf", mimetype: "application/pdf",
+            fileSize: 123, indexedTime: "2026-12-06T00:00:00Z", owner: "o", ownerName: "Ann", ownerEmail: "a@x",
+            connectorType: "upload", embeddingModel: "all-MiniLM-L6-v2", vector: [0.1, -0.25, 3]
+        )
+        let entry = try BulkEntry(record: record, vectorField: OpenSearchIndex.vectorFieldName(forModel: record.embeddingModel), position: 0)
+        let expected = #"{"index":{"_id":"h_g1_0"}}"# + "\n"
+            + #"{"chunk_count":2,"chunk_embedding_all_minilm_l6_v2":[0.1,-0.25,3.0],"chunk_index":0,"connector_type":"upload","document_id":"abc","embedding_dimensions":3,"embedding_model":"all-MiniLM-L6-v2","file_size":123,"filename":"a.pdf","generation":"g1","headings":["Intro"],"indexed_time":"2026-12-06T00:00:00Z","mimetype":"application/pdf","owner":"o","owner_email":"a@x","owner_name":"Ann","page":1,"pages":[1,2],"source":"/d/a.pdf","text":"Hello \"world\"\n"}"# + "\n"
+        #expect(String(decoding: entry.lines, as: UTF8.self) == expected)
+
+        // The route before: the `_source` as JSONValue, the vector widened to Double.
+        let untyped: [String: JSONValue] = [
+            "embedding_model": "all-MiniLM-L6-v2", "filename": "a.pdf", "source": "/d/a.pdf", "document_id": "abc",
+            "generation": "g1", "chunk_count": 2, "file_size": 123, "indexed_time": "2026-12-06T00:00:00Z",
+            "mimetype": "application/pdf", "owner": "o", "owner_name": "Ann", "owner_email": "a@x", "connector_type": "upload",
+            "text": "Hello \"world\"\n", "chunk_index": 0, "headings": ["Intro"], "pages": [1, 2], "page": 1, "embedding_dimensions": 3,
+            "chunk_embedding_all_minilm_l6_v2": .array(record.vector.map { .double(Double($0)) }),
+        ]
+        #expect(try BulkEntry(id: record.id, fields: untyped, vector: nil, position: 0).lines == entry.lines)
+
+        // Optional fields absent, no pages: no `page`, nothing null.
+        var bare = record
+        bare.mimetype = nil; bare.owner = nil; bare.ownerName = nil; bare.ownerEmail = nil; bare.connectorType = nil; bare.pages = []
+        let source = try JSONValue.parse(try BulkEntry(record: bare, vectorField: "v", position: 0).lines.split(separator: 0x0A)[1], what: "line")
+        #expect(source.objectValue?.keys.sorted() == ["chunk_count", "chunk_index", "document_id", "embedding_dimensions", "embedding_model", "file_size", "filename", "generation", "headings", "indexed_time", "pages", "source", "text", "v"])
+    }
+
     @Test func doublesThatAreNotFloatsKeepFullPrecision() {
         #expect(NDJSON.numberText(0.1) == "0.1")
         #expect(NDJSON.numberText(Double(Float(0.1))) == "0.1")
@@ -114,15 +143,14 @@ import Testing
     }
 
     @Test func nanInVectorIsEmbedFailed() {
-        let document = IndexDocument(id: "d_3", fields: ["chunk_embedding_m": [0.5, .double(.nan)]])
-        let error = #expect(throws: IngestError.self) { try BulkEntry(document: document, position: 3) }
+        let error = #expect(throws: IngestError.self) { try BulkEntry(id: "d_3", fields: [:], vector: ("chunk_embedding_m", [0.5, .nan]), position: 3) }
         #expect(error?.reason == .embedFailed)
         #expect(error?.itemIndex == 3)
         #expect(error?.message.contains("d_3") == true)
     }
 
     @Test func overlongIDIsRejected() {
-        let error = #expect(throws: IngestError.self) { try BulkEntry(document: IndexDocument(id: String(repeating: "x", count: 513), fields: [:]), position: 0) }
+        let error = #expect(throws: IngestError.self) { try BulkEntry(id: String(repeating: "x", count: 513), fields: [:], vector: nil, position: 0) }
         #expect(error?.reason == .indexRejected)
     }
 
@@ -186,18 +214,18 @@ import Testing
     @Test func parsesStoredSourceAnswer() throws {
         let body = try JSONValue.parse(Fixtures.data("opensearch/stored-source-search.json"), what: "fixture")
         #expect(try OpenSearchIndex.parseStoredSource(body) == StoredSource(generations: [
-            .init(generation: "g1", storedChunks: 2, chunkCount: 2, documentID: "a"),
-            .init(generation: "g2", storedChunks: 1, chunkCount: 3, documentID: "b"),
+            .init(generation: "g1", storedChunks: 2, chunkCount: 2),
+            .init(generation: "g2", storedChunks: 1, chunkCount: 3),
         ]))
     }
 
     @Test func indexNames() {
-        #expect(OpenSearchIndex.indexNameProblem("documents") == nil)
-        #expect(OpenSearchIndex.indexNameProblem("stepflow-documents_2") == nil)
-        #expect(OpenSearchIndex.indexNameProblem("Docs") != nil)
-        #expect(OpenSearchIndex.indexNameProblem("_docs") != nil)
-        #expect(OpenSearchIndex.indexNameProblem("a/b") != nil)
-        #expect(OpenSearchIndex.indexNameProblem("") != nil)
+        #expect(IndexName.problem("documents") == nil)
+        #expect(IndexName.problem("stepflow-documents_2") == nil)
+        #expect(IndexName.problem("Docs") != nil)
+        #expect(IndexName.problem("_docs") != nil)
+        #expect(IndexName.problem("a/b") != nil)
+        #expect(IndexName.problem("") != nil)
         #expect(throws: IngestError.self) { try OpenSearchIndex.indexPath("docs*") }
     }
 }

@@ -110,14 +110,6 @@ extension InMemoryIndex {
         #expect(!w.matches("draft-1.md"))
     }
 
-    @Test func vectorFieldNamesMatchLangflow() {
-        #expect(IndexNaming.vectorField(forModel: "all-MiniLM-L6-v2") == "chunk_embedding_all_minilm_l6_v2")
-        #expect(IndexNaming.vectorField(forModel: "text-embedding-3-small") == "chunk_embedding_text_embedding_3_small")
-        #expect(IndexNaming.vectorField(forModel: "nomic-embed-text:latest") == "chunk_embedding_nomic_embed_text_latest")
-        #expect(IndexNaming.vectorField(forModel: "sentence-transformers/all-MiniLM-L6-v2") == "chunk_embedding_sentence_transformers_all_minilm_l6_v2")
-        #expect(IndexNaming.vectorField(forModel: "ibm/slate-125m-english-rtrvr") == "chunk_embedding_ibm_slate_125m_english_rtrvr")
-    }
-
     @Test func urlGuardRefusesInternalAddresses() throws {
         let resolve: (String) -> [String] = { host in
             ["internal.example": ["10.1.2.3"], "public.example": ["93.184.216.34"], "v6.example": ["::1"]][host] ?? []

@@ -62,7 +62,7 @@ import Testing
 @Suite struct RunReportNamesTests {
     private func outcome(_ source: String, _ status: DocumentOutcome.Status, reason: IngestError.Reason? = nil, message: String = "") -> DocumentOutcome {
         var o = DocumentOutcome(source: source, status: status)
-        if let reason { o.error = .init(reason: reason.rawValue, message: message) }
+        if let reason { o.error = .init(reason: reason, message: message) }
         return o
     }
 

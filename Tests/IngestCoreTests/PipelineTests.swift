@@ -114,7 +114,7 @@ import Testing
     }
 
     @Test func dimensionMismatchFailsBeforeWriting() async throws {
-        try await index.prepare(index: "test", vectorField: "chunk_embedding_all_minilm_l6_v2", dimension: 384)
+        try await index.prepare(index: "test", embeddingModel: "all-MiniLM-L6-v2", dimension: 384)
         let path = try write("d.md", "# T\n\nText.")
         let outcome = try await pipeline().ingest(IngestRequest(input: .path(path)))
         #expect(outcome.status == .failed)

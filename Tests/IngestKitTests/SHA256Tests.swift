@@ -65,25 +65,6 @@ struct SHA256Tests {
         #expect(hasher.hexDigest() == SHA256.hex("abc"))
         #expect(hasher.finalize().count == 32)
     }
-
-    @Test func fileIsHashedInChunks() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sha256-\(UUID().uuidString).bin")
-        defer { try? FileManager.default.removeItem(at: url) }
-        let bytes = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
-        try bytes.write(to: url)
-        #expect(try SHA256.hex(fileAt: url.path, chunkSize: 4096) == SHA256.hex(bytes))
-        #expect(try SHA256.hex(fileAt: url.path) == SHA256.hex(bytes))
-    }
-
-    @Test func missingFileIsUnreadable() {
-        let path = "/nonexistent-\(UUID().uuidString)/file.pdf"
-        #expect {
-            _ = try SHA256.hex(fileAt: path)
-        } throws: { error in
-            guard let error = error as? IngestError else { return false }
-            return error.reason == .unreadable && error.message.contains(path)
-        }
-    }
 }
 
 /// A tiny deterministic generator, so test data is the same on every run.

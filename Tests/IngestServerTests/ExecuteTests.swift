@@ -36,16 +36,15 @@ import Testing
     }
 
     @Test func sourceStringsMapToPathOrURL() throws {
-        #expect(try IngestInput.parse(["source": "https://example.com/a.pdf"]).source == .url("https://example.com/a.pdf"))
-        #expect(try IngestInput.parse(["source": "HTTP://example.com/a.pdf"]).source == .url("HTTP://example.com/a.pdf"))
-        #expect(try IngestInput.parse(["source": "docs/a b.pdf"]).source == .path("docs/a b.pdf"))
-        #expect(try IngestInput.parse(["source": ["path": "/data/x.docx"]]).source == .path("/data/x.docx"))
-        #expect(try IngestInput.parse(["source": ["url": "http://127.0.0.1:8000/x.html"]]).source == .url("http://127.0.0.1:8000/x.html"))
-        #expect(try IngestInput.parse(["source": ["blob_id": "abc123"]]).source == .blob(id: "abc123"))
-        #expect(try IngestInput.parse(["source": ["base64": "aGk=", "filename": "a.md"]]).source == .inline(filename: "a.md", bytes: Data("hi".utf8)))
+        #expect(try ComponentInput.parse(["source": "https://example.com/a.pdf"]).request.input == .url("https://example.com/a.pdf"))
+        #expect(try ComponentInput.parse(["source": "HTTP://example.com/a.pdf"]).request.input == .url("HTTP://example.com/a.pdf"))
+        #expect(try ComponentInput.parse(["source": "docs/a b.pdf"]).request.input == .path("docs/a b.pdf"))
+        #expect(try ComponentInput.parse(["source": ["path": "/data/x.docx"]]).request.input == .path("/data/x.docx"))
+        #expect(try ComponentInput.parse(["source": ["url": "http://127.0.0.1:8000/x.html"]]).request.input == .url("http://127.0.0.1:8000/x.html"))
+        #expect(try ComponentInput.parse(["source": ["blob_id": "abc123"]]).blob?.id == "abc123")
+        #expect(try ComponentInput.parse(["source": ["base64": "aGk=", "filename": "a.md"]]).request.input == .inline(filename: "a.md", bytes: Data("hi".utf8)))
         // base64 named by the top-level filename.
-        let named = try IngestInput.parse(["source": ["base64": "aGk="], "filename": "b.md"])
-        #expect(try named.request(source: named.source, sourceFilename: nil, sourceMimetype: nil).input == .inline(filename: "b.md", bytes: Data("hi".utf8)))
+        #expect(try ComponentInput.parse(["source": ["base64": "aGk="], "filename": "b.md"]).request.input == .inline(filename: "b.md", bytes: Data("hi".utf8)))
     }
 
     @Test func outputIsTheDocumentOutcome() async throws {
@@ -96,6 +95,49 @@ import Testing
             #expect(reply["error"]?["message"] == "Ingest failed for 'https://example.com/a.pdf' [embed_failed]: the embeddings service answered 503 after 4 attempts; check EMBEDDINGS_URL")
             #expect(reply["error"]?["data"]?["reason"] == "embed_failed")
             #expect(reply["error"]?["data"]?["outcome"]?["status"] == "failed")
+        }
+    }
+
+    /// The component's typed failure, mapped to this transport's codes.
+    @Test func typedFailuresMapToJSONRPCCodes() {
+        let outcome = ComponentOutput(DocumentOutcome(source: "/d/a.pdf", status: .failed, error: .init(reason: .internalError, message: "bug")))
+        let cases: [(ComponentFailure, Int)] = [
+            (ComponentFailure(reason: .invalidInput, source: "/d/a.pdf", message: "outside the roots"), JSONRPCError.invalidParamsCode),
+            (ComponentFailure(reason: .internalError, source: "/d/a.pdf", message: "unexpected"), JSONRPCError.internalErrorCode),
+            (ComponentFailure(reason: .internalError, source: "/d/a.pdf", message: "bug", outcome: outcome), JSONRPCError.executionFailedCode),
+            (ComponentFailure(reason: .embedFailed, source: "/d/a.pdf", message: "503"), JSONRPCError.executionFailedCode),
+            (ComponentFailure(reason: .cancelled, source: "/d/a.pdf", message: "deadline"), JSONRPCError.executionFailedCode),
+        ]
+        for (failure, code) in cases {
+            let error = RPCController<FakeIngester>.error(for: failure)
+            #expect(error.code == code, "\(failure.reason)")
+            #expect(error.data?["reason"] == .string(failure.reason.rawValue))
+        }
+    }
+
+    /// One rule for an index name: a bad worker `index` is the flow's mistake (-32602), not the
+    /// worker's configuration (-32003). Likewise `max_tokens` outside 16…8192.
+    @Test func badIndexOrBudgetIsInvalidParams() async throws {
+        let ingester = FakeIngester()
+        try await TestApp.make(ingester: ingester).test(.router) { client in
+            for input in [#"{"source":"/data/a.pdf","index":"Bad Name"}"#, #"{"source":"/data/a.pdf","options":{"max_tokens":8}}"#] {
+                let reply = try await client.rpc(Self.execute(input)).json()
+                #expect(reply["error"]?["code"] == .int(JSONRPCError.invalidParamsCode), "\(reply.jsonString())")
+                #expect(reply["error"]?["data"]?["reason"] == "invalid_input")
+            }
+        }
+        #expect(ingester.requests.isEmpty)
+    }
+
+    /// The outcome goes on the wire as the component encoded it: its bytes stand verbatim in
+    /// the reply.
+    @Test func outputBytesAreTheComponentsEncoding() async throws {
+        let outcome = DocumentOutcome(source: "/data/a.html", documentID: "d9", filename: "a.html", status: .indexed, chunks: 4, index: "docs", pages: 3, warnings: ["a/b \"q\""], timings: .init(convert: 1.25))
+        let ingester = FakeIngester { _ in outcome }
+        try await TestApp.make(ingester: ingester).test(.router) { client in
+            let response = try await client.rpc(Self.execute(#"{"source":"/data/a.html"}"#))
+            let expected = #""result":{"output":"# + String(decoding: ComponentOutput(outcome).json, as: UTF8.self) + "}"
+            #expect(response.text.contains(expected), "\(response.text)")
         }
     }
 

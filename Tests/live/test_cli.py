@@ -261,6 +261,16 @@ def test_unreachable_docling_exits_2(run_ingest, index_name, tmp_path):
     assert dead.split("//")[1] in message or "DOCLING_SERVE_URL" in message, message
 
 
+@pytest.mark.parametrize("name,value", [("INGEST_LOG_LEVEL", "loud"), ("EMBEDDING_DIMENSIONS", "big")])
+def test_malformed_setting_exits_2_naming_it(run_ingest, index_name, tmp_path, name, value):
+    # Both used to fall back to a default silently (the log level to warning, the dimensions to unset).
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    run = run_ingest(folder, index=index_name, env={name: value})
+    assert run.code == 2, str(run)
+    assert f"{name}={value}" in run.stderr, run.stderr
+
+
 def test_embedding_429s_are_survived(run_ingest, start_embeddings_server, services, opensearch, index_name, tmp_path):
     url = start_embeddings_server("--fail-every", "2")
     folder = copy_samples(tmp_path / "docs", {"release_notes.md", "handbook.html", "backup_policy.adoc"})

@@ -323,3 +323,23 @@ def test_two_processes_with_different_settings_at_once_leave_one_generation(inge
     waits = sum((tmp_path / f"{p}.err").read_text().count("waiting for another process") for p in "ab")
     assert waits >= 1, "the two processes never met on a source: the test proves nothing"
     print(f"two processes: {waits} lease waits")
+
+
+# ---------------------------------------------------------------------------------------------
+# --prune against an OpenSearch that cannot list
+
+
+def test_prune_fails_the_run_when_opensearch_cannot_list(run_ingest, start_osproxy, services, index_name, tmp_path):
+    # Every _search answers 500: the listing --prune needs fails. It used to be swallowed
+    # ("0 pruned", exit 0); now the run says why, in the summary and the report, and exits 1.
+    proxy = start_osproxy("--user", "admin:secret", "--search-status", "500", tls=False)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    env = {"OPENSEARCH_HOST": proxy.url, "OPENSEARCH_PORT": proxy.url.rsplit(":", 1)[1],
+           "OPENSEARCH_USERNAME": "admin", "OPENSEARCH_PASSWORD": "secret"}
+    run = run_ingest(folder, index=index_name, env=env, args=["--prune"], timeout=300)
+    assert run.code == 1, str(run)
+    assert "prune failed" in run.stderr and "--prune stopped" in run.stderr, run.stderr
+    assert run.report["prune_error"]["message"].startswith("--prune stopped"), run.report
+    stats = requests.get(proxy.url + "/_osproxy/stats", auth=("admin", "secret"), timeout=10).json()
+    assert stats.get("search_refused", 0) >= 1, stats

@@ -3,14 +3,22 @@ import Foundation
 
 /// gzip decompression through the system zlib, so `ingest chunk file.json.gz` and stored
 /// compressed DoclingDocuments need no extra dependency.
-enum Gzip {
+package enum Gzip {
+    /// Most bytes one decompression may produce (INGEST_MAX_DECOMPRESSED_BYTES, default 1 GiB).
+    /// The output is what is capped, not the input: a few kilobytes of gzip can inflate to
+    /// gigabytes. A task-local, so the command that read the setting can apply it to the
+    /// decoders below without threading it through every call.
+    @TaskLocal package static var maxOutputBytes: Int = 1 << 30
+
     /// gzip's magic bytes.
-    static func isCompressed(_ data: Data) -> Bool {
+    package static func isCompressed(_ data: Data) -> Bool {
         data.count >= 2 && data[data.startIndex] == 0x1f && data[data.startIndex + 1] == 0x8b
     }
 
     /// Inflates every gzip member in `data` (concatenated members are legal gzip).
-    static func decompress(_ data: Data) throws -> Data {
+    /// - Throws: `DoclingDecodingError` naming INGEST_MAX_DECOMPRESSED_BYTES as soon as the
+    ///   output would pass `limit` (nothing past it is produced).
+    package static func decompress(_ data: Data, limit: Int = maxOutputBytes) throws -> Data {
         var stream = z_stream()
         // 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
         var status = inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
@@ -18,7 +26,7 @@ enum Gzip {
         defer { inflateEnd(&stream) }
 
         var output = Data()
-        output.reserveCapacity(data.count * 8)
+        output.reserveCapacity(min(data.count, max(0, limit) / 8) * 8)
         let chunkSize = 1 << 18
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         try data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
@@ -31,6 +39,9 @@ enum Gzip {
                     stream.avail_out = uInt(chunkSize)
                     status = inflate(&stream, Z_NO_FLUSH)
                     return chunkSize - Int(stream.avail_out)
+                }
+                guard output.count + produced <= limit else {
+                    throw DoclingDecodingError(description: "gzip: the data inflates to more than \(limit) bytes, the limit INGEST_MAX_DECOMPRESSED_BYTES sets; raise it, or give the uncompressed file")
                 }
                 if produced > 0 { output.append(contentsOf: buffer[0..<produced]) }
                 switch status {

@@ -42,6 +42,16 @@ package struct BatchRunner: Sendable {
         package var report: RunReport
         package var fatal: IngestError?
         package var interrupted: Bool
+
+        /// The exit status this result calls for (README, "Exit status"): 2 when a run-wide
+        /// error stopped it, 130 when interrupted, 1 when a document failed or `--prune` could
+        /// not finish, else 0.
+        package var exitStatus: Int32 {
+            if fatal != nil { return 2 }
+            if interrupted { return 130 }
+            if report.totals.failed > 0 || report.pruneError != nil { return 1 }
+            return 0
+        }
     }
 
     /// Checks the services the run needs before any document is touched, so an unreachable
@@ -88,8 +98,8 @@ package struct BatchRunner: Sendable {
                 }
                 report.add(outcome)
                 done += 1
-                if let error = outcome.error, Self.isRunFatal(error.reason) {
-                    fatal = fatal ?? IngestError(IngestError.Reason(rawValue: error.reason), error.message)
+                if let error = outcome.error, error.reason.isRunFatal {
+                    fatal = fatal ?? IngestError(error.reason, error.message)
                 }
                 await observer?.finished(outcome, done: done, total: entries.count)
                 _ = await startNext()
@@ -100,16 +110,18 @@ package struct BatchRunner: Sendable {
         if next < entries.count { report.notStarted = entries.count - next }
 
         if options.prune && fatal == nil && !interrupted && options.previewPath == nil {
-            report.pruned = await prune(options)
+            var pruned: [RunReport.Pruned] = []
+            do {
+                try await prune(options, into: &pruned)
+            } catch {
+                let failure = error as? IngestError ?? IngestError(.internalError, "\(error)")
+                report.pruneError = .init(reason: failure.reason, message: "--prune stopped: \(failure.message)")
+            }
+            report.pruned = pruned
         }
         report.totals.seconds = (clock.now - start).seconds
         if let pruned = report.pruned { report.totals.pruned = pruned.count }
         return Result(report: report, fatal: fatal, interrupted: interrupted)
-    }
-
-    /// Reasons that make every later document fail the same way.
-    static func isRunFatal(_ reason: String) -> Bool {
-        [IngestError.Reason.authFailed, .dimensionMismatch, .configuration].map(\.rawValue).contains(reason)
     }
 
     /// One document: read, then preview or ingest. Never throws: failures become outcomes.
@@ -118,19 +130,18 @@ package struct BatchRunner: Sendable {
         if !entry.explicit && !MimeTypes.isConvertible(entry.path) {
             let ext = (entry.path as NSString).pathExtension
             return (DocumentOutcome(source: canonical, filename: (entry.path as NSString).lastPathComponent, status: .skipped,
-                                    error: .init(reason: IngestError.Reason.unsupportedFormat.rawValue,
+                                    error: .init(reason: .unsupportedFormat,
                                                  message: "\(entry.path): Docling does not convert .\(ext.isEmpty ? "(no extension)" : ext) files")), nil)
         }
         var request = options.request
         request.input = .path(entry.path)
-        let loaded: LoadedDocument
+        let loaded: SourceDocument
         do {
             loaded = try await pipeline.load(request)
         } catch let error as IngestError {
-            return (DocumentOutcome(source: canonical, filename: (entry.path as NSString).lastPathComponent, status: .failed,
-                                    error: .init(reason: error.reason.rawValue, message: error.message)), nil)
+            return (DocumentOutcome(source: canonical, filename: (entry.path as NSString).lastPathComponent, status: .failed, error: .init(error)), nil)
         } catch {
-            return (DocumentOutcome(source: canonical, status: .failed, error: .init(reason: "internal", message: "\(error)")), nil)
+            return (DocumentOutcome(source: canonical, status: .failed, error: .init(reason: .internalError, message: "\(error)")), nil)
         }
         if options.previewPath != nil {
             return await previewOne(loaded, request: request, explicit: entry.explicit)
@@ -143,40 +154,39 @@ package struct BatchRunner: Sendable {
         return (outcome, nil)
     }
 
-    private func previewOne(_ loaded: LoadedDocument, request: IngestRequest, explicit: Bool) async -> (DocumentOutcome, PreviewLines?) {
+    private func previewOne(_ loaded: SourceDocument, request: IngestRequest, explicit: Bool) async -> (DocumentOutcome, PreviewLines?) {
         do {
             let (id, chunks, converted) = try await pipeline.preview(loaded, request: request)
             var outcome = DocumentOutcome(source: loaded.source, documentID: id.documentID, filename: loaded.filename, status: .indexed, chunks: chunks.count, pages: converted.document.pageCount, warnings: converted.warnings)
             if chunks.isEmpty {
                 outcome.status = .failed
-                outcome.error = .init(reason: IngestError.Reason.emptyDocument.rawValue, message: "\(loaded.filename): no text to index")
+                outcome.error = .init(reason: .emptyDocument, message: "\(loaded.filename): no text to index")
             }
             return (outcome, PreviewLines(identity: id, chunks: chunks))
         } catch let error as IngestError {
             let status: DocumentOutcome.Status = (error.reason == .unsupportedFormat && !explicit) ? .skipped : .failed
-            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: status, error: .init(reason: error.reason.rawValue, message: error.message)), nil)
+            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: status, error: .init(error)), nil)
         } catch {
-            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: .failed, error: .init(reason: "internal", message: "\(error)")), nil)
+            return (DocumentOutcome(source: loaded.source, filename: loaded.filename, status: .failed, error: .init(reason: .internalError, message: "\(error)")), nil)
         }
     }
 
-    /// `--prune`: deletes the chunks of sources under the directory arguments whose files are gone.
-    private func prune(_ options: BatchOptions) async -> [RunReport.Pruned] {
-        var out: [RunReport.Pruned] = []
+    /// `--prune`: deletes the chunks of sources under the directory arguments whose files are gone,
+    /// appending each to `out`. Stops at the first listing or delete that fails (after the index
+    /// client's own retries): the run then reports why and exits 1, never "0 pruned".
+    private func prune(_ options: BatchOptions, into out: inout [RunReport.Pruned]) async throws {
         let index = options.request.index ?? pipeline.settings.index
         for path in options.paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
             let root = PathRules.canonical(path)
             let prefix = root.hasSuffix("/") ? root : root + "/"
-            guard let sources = try? await pipeline.index.sources(index: index, prefix: prefix) else { continue }
+            let sources = try await pipeline.index.sources(index: index, prefix: prefix)
             for source in sources where !FileManager.default.fileExists(atPath: source) {
-                if let deleted = try? await pipeline.index.deleteChunks(index: index, source: source, keepGeneration: nil) {
-                    out.append(.init(source: source, chunks: deleted))
-                }
+                let deleted = try await pipeline.index.deleteChunks(index: index, source: source, keepGeneration: nil)
+                out.append(.init(source: source, chunks: deleted))
             }
         }
-        return out
     }
 }
 

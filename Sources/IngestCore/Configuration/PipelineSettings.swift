@@ -42,7 +42,7 @@ package struct PipelineSettings: Sendable {
     package static func fromEnvironment(_ env: Environment, forWorker: Bool) throws -> PipelineSettings {
         var s = PipelineSettings()
         s.index = env.string("OPENSEARCH_INDEX", default: s.index)
-        s.maxTokens = try env.int("INGEST_MAX_TOKENS", default: s.maxTokens, range: 16...8192)
+        s.maxTokens = try env.int("INGEST_MAX_TOKENS", default: s.maxTokens, range: TokenBudget.range)
         s.concurrency = try env.int("INGEST_CONCURRENCY", default: s.concurrency, range: 1...256)
         s.doclingOptions = try env.jsonObject("DOCLING_CONVERT_OPTIONS")
         s.embeddingModel = env.string("EMBEDDING_MODEL", default: s.embeddingModel)
@@ -58,18 +58,8 @@ package struct PipelineSettings: Sendable {
         return s
     }
 
-    /// OpenSearch index names: lowercase, no spaces or `\/*?"<>|,#:`, not starting with `-_+`.
+    /// OPENSEARCH_INDEX / `--index` under the one index-name rule (``IndexName``).
     package func validateIndexName() throws {
-        try Self.validateIndexName(index)
-    }
-
-    package static func validateIndexName(_ name: String) throws {
-        let forbidden = Set(" \\/*?\"<>|,#:")
-        guard !name.isEmpty, name.utf8.count <= 255, name == name.lowercased(),
-              !name.contains(where: { forbidden.contains($0) }),
-              let first = name.first, !"-_+".contains(first), name != ".", name != ".."
-        else {
-            throw IngestError(.configuration, "index name '\(name)' is not valid for OpenSearch: use lowercase letters, digits, '-' or '_' (set OPENSEARCH_INDEX or --index)")
-        }
+        try IndexName.check(index, setting: "set OPENSEARCH_INDEX or --index", reason: .configuration)
     }
 }

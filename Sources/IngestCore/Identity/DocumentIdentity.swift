@@ -1,7 +1,6 @@
 import Foundation
 import IngestChunking
 import IngestKit
-import IngestOpenSearch
 
 /// The deterministic names that make re-ingestion idempotent with no database besides OpenSearch.
 ///
@@ -61,15 +60,5 @@ package struct GenerationSettings: Sendable, Equatable {
             "embedding_model": .string(embeddingModel),
         ]
         return value.jsonString()
-    }
-}
-
-/// Names of index fields that depend on the model.
-package enum IndexNaming {
-    /// `chunk_embedding_<model lower-cased, each run of non-alphanumerics turned into "_">`,
-    /// exactly as Langflow/OpenRAG retrieval derives it (`all-MiniLM-L6-v2` →
-    /// `chunk_embedding_all_minilm_l6_v2`).
-    package static func vectorField(forModel model: String) -> String {
-        OpenSearchIndex.vectorFieldName(forModel: model)
     }
 }

@@ -1,7 +1,6 @@
 import Foundation
 import IngestChunking
 import IngestKit
-import IngestOpenSearch
 import IngestTokenizer
 import Logging
 
@@ -48,8 +47,6 @@ package struct IngestPipeline: DocumentIngesting {
         self.logger = logger
     }
 
-    package var vectorField: String { IndexNaming.vectorField(forModel: embedder.model) }
-
     /// Re-chunking rounds after the embeddings service refuses a chunk as too long, and the
     /// smallest budget tried: past these the document fails with `embed_rejected`.
     static let maxResplits = 4
@@ -58,8 +55,8 @@ package struct IngestPipeline: DocumentIngesting {
     // MARK: - DocumentIngesting
 
     package func ingest(_ request: IngestRequest) async throws -> DocumentOutcome {
-        let loaded = try await load(request)
-        return await ingest(loaded, request: request)
+        let document = try await load(request)
+        return await ingest(document, request: request)
     }
 
     package func checkDependencies() async -> [DependencyStatus] {
@@ -97,20 +94,20 @@ package struct IngestPipeline: DocumentIngesting {
 
     /// Resolves the input to bytes and identity. Throws `IngestError` for bad requests and
     /// unreadable inputs (the caller turns the latter into a failed outcome).
-    package func load(_ request: IngestRequest) async throws -> LoadedDocument {
+    package func load(_ request: IngestRequest) async throws -> SourceDocument {
         switch request.input {
         case .path(let path):
             let canonical = try PathRules.checkAllowed(path, roots: settings.allowedRoots)
             let bytes = try DocumentReader.read(canonical, displayPath: path, maxBytes: settings.maxFileBytes)
             let filename = request.filename ?? (canonical as NSString).lastPathComponent
-            return LoadedDocument(source: canonical, filename: filename, bytes: bytes, mimetype: request.mimetype)
+            return SourceDocument(source: canonical, filename: filename, bytes: bytes, mimetype: request.mimetype)
         case .url(let url):
             guard let fetcher else {
                 throw IngestError(.invalidInput, "URL sources are not enabled in this process: \(redactingCredentials(url))")
             }
             let fetched = try await fetcher.fetch(url, maxBytes: settings.maxFileBytes, allowHosts: settings.urlAllowHosts, timeout: settings.urlTimeout)
             let filename = request.filename ?? fetched.filename
-            return LoadedDocument(source: request.source ?? redactingCredentials(url), filename: filename, bytes: fetched.bytes, mimetype: request.mimetype ?? fetched.mimetype)
+            return SourceDocument(source: request.source ?? redactingCredentials(url), filename: filename, bytes: fetched.bytes, mimetype: request.mimetype ?? fetched.mimetype)
         case .inline(let filename, let bytes):
             let name = request.filename ?? filename
             guard !name.isEmpty else {
@@ -119,138 +116,185 @@ package struct IngestPipeline: DocumentIngesting {
             guard bytes.count <= settings.maxFileBytes else {
                 throw IngestError(.tooLarge, "\(name) has \(bytes.count) bytes, over INGEST_MAX_FILE_BYTES (\(settings.maxFileBytes))")
             }
-            return LoadedDocument(source: request.source ?? name, filename: name, bytes: bytes, mimetype: request.mimetype)
+            return SourceDocument(source: request.source ?? name, filename: name, bytes: bytes, mimetype: request.mimetype)
         }
     }
 
     // MARK: - The pipeline for one loaded document
 
-    package func identity(for loaded: LoadedDocument, request: IngestRequest) -> DocumentIdentity {
-        DocumentIdentity(source: loaded.source, documentID: SHA256.hex(loaded.bytes), settings: generationSettings(for: request))
+    package func identity(for document: SourceDocument, request: IngestRequest) -> DocumentIdentity {
+        DocumentIdentity(source: document.source, documentID: SHA256.hex(document.bytes), settings: generationSettings(for: request))
     }
 
     package func generationSettings(for request: IngestRequest) -> GenerationSettings {
         GenerationSettings(
             tokenizer: tokenizer.name,
-            maxTokens: request.maxTokens ?? settings.maxTokens,
+            maxTokens: maxTokens(for: request),
             doclingOptions: mergedDoclingOptions(request),
             embeddingModel: embedder.model
         )
     }
 
+    /// DOCLING_CONVERT_OPTIONS under the request's options (the request wins): the one merge,
+    /// used for the generation and sent to Docling as is.
     package func mergedDoclingOptions(_ request: IngestRequest) -> [String: JSONValue] {
         settings.doclingOptions.merging(request.doclingOptions) { _, requestValue in requestValue }
     }
 
-    package func ingest(_ loaded: LoadedDocument, request: IngestRequest) async -> DocumentOutcome {
+    func maxTokens(for request: IngestRequest) -> Int { request.maxTokens ?? settings.maxTokens }
+
+    /// Ingests a document already read: never throws, every failure is a `failed` (or `skipped`)
+    /// outcome with its reason.
+    package func ingest(_ document: SourceDocument, request: IngestRequest) async -> DocumentOutcome {
         let indexName = request.index ?? settings.index
-        let id = identity(for: loaded, request: request)
-        var outcome = DocumentOutcome(source: loaded.source, documentID: id.documentID, filename: loaded.filename, status: .failed, index: indexName)
-        var timings = DocumentOutcome.Timings()
+        let id = identity(for: document, request: request)
+        let failed = DocumentOutcome(source: document.source, documentID: id.documentID, filename: document.filename, status: .failed, index: indexName)
+        var progress = Progress()
         do {
-            try PipelineSettings.validateIndexName(indexName)
-            // 2. unchanged? Answered without the lease when nothing needs writing: a read.
-            let stored = try await index.storedSource(index: indexName, source: loaded.source)
-            if let current = stored.generations.first(where: { $0.generation == id.generation }), current.isComplete, stored.generations.count == 1 {
-                outcome.status = .unchanged
-                outcome.chunks = current.chunkCount
-                return outcome
+            if let requested = request.index {
+                try IndexName.check(requested, setting: "the request's index", reason: .invalidInput)
             }
-            return try await withSourceLease(index: indexName, source: loaded.source) {
-                try await ingestHoldingLease(loaded, request: request, identity: id, indexName: indexName, outcome: &outcome, timings: &timings)
+            // 2. unchanged? Answered without the lease when nothing needs writing: a read.
+            let stored = try await index.storedSource(index: indexName, source: document.source)
+            if let current = stored.generations.first(where: { $0.generation == id.generation }), current.isComplete, stored.generations.count == 1 {
+                return failed.with(status: .unchanged, chunks: current.chunkCount)
+            }
+            return try await withSourceLease(index: indexName, source: document.source) {
+                try await ingestHoldingLease(document, request: request, identity: id, indexName: indexName, base: failed, progress: &progress)
             }
         } catch let error as IngestError {
-            outcome.timings = timings
-            outcome.error = .init(reason: error.reason.rawValue, message: error.message)
+            var outcome = progress.applied(to: failed)
+            outcome.timings = progress.timings
+            outcome.error = .init(error)
             if error.reason == .unsupportedFormat { outcome.status = .skipped }
             return outcome
         } catch is CancellationError {
-            outcome.error = .init(reason: IngestError.Reason.cancelled.rawValue, message: "\(loaded.filename): interrupted before it finished")
+            var outcome = progress.applied(to: failed)
+            outcome.error = .init(reason: .cancelled, message: "\(document.filename): interrupted before it finished")
             return outcome
         } catch {
-            outcome.error = .init(reason: IngestError.Reason.internalError.rawValue, message: redactingCredentials("\(loaded.filename): \(error)"))
+            // Every client wraps its library's errors in IngestError; anything else is a bug,
+            // logged in full and named by type only (its text can be a library's nested dump).
+            logger.error("unexpected error while ingesting", metadata: ["source": "\(redactingCredentials(document.source))", "error": "\(redactingCredentials(String(describing: error)))"])
+            var outcome = progress.applied(to: failed)
+            outcome.error = .init(reason: .internalError, message: "\(document.filename): an unexpected \(type(of: error)) stopped the ingest (a bug in ingest; the log has the details, please report it)")
+            return outcome
+        }
+    }
+
+    /// What the stages learned so far, for the outcome of a document that fails later on.
+    struct Progress {
+        var timings = DocumentOutcome.Timings()
+        var pages: Int?
+        var warnings: [String] = []
+
+        func applied(to outcome: DocumentOutcome) -> DocumentOutcome {
+            var outcome = outcome
+            outcome.pages = pages
+            outcome.warnings = warnings
             return outcome
         }
     }
 
     /// Steps 2–7 with the source's lease held: nobody else writes or swaps this source meanwhile.
-    private func ingestHoldingLease(_ loaded: LoadedDocument, request: IngestRequest, identity id: DocumentIdentity, indexName: String, outcome: inout DocumentOutcome, timings: inout DocumentOutcome.Timings) async throws -> DocumentOutcome {
+    /// `progress` is filled as stages finish, so a failure still reports what was learned.
+    private func ingestHoldingLease(_ document: SourceDocument, request: IngestRequest, identity id: DocumentIdentity, indexName: String, base: DocumentOutcome, progress: inout Progress) async throws -> DocumentOutcome {
+        // 2. unchanged? Again under the lease: the holder we waited for may have written it.
+        let stored = try await index.storedSource(index: indexName, source: document.source)
+        if let current = stored.generations.first(where: { $0.generation == id.generation }), current.isComplete {
+            if stored.generations.count > 1 {
+                // A previous run wrote this generation but died before the swap: finish it.
+                try await swap(index: indexName, source: document.source, keep: id.generation)
+            }
+            return base.with(status: .unchanged, chunks: current.chunkCount)
+        }
         let clock = ContinuousClock()
-        do {
-            // 2. unchanged? Again under the lease: the holder we waited for may have written it.
-            let stored = try await index.storedSource(index: indexName, source: loaded.source)
-            if let current = stored.generations.first(where: { $0.generation == id.generation }), current.isComplete {
-                if stored.generations.count > 1 {
-                    // A previous run wrote this generation but died before the swap: finish it.
-                    _ = try await index.deleteChunks(index: indexName, source: loaded.source, keepGeneration: id.generation)
-                }
-                outcome.status = .unchanged
-                outcome.chunks = current.chunkCount
-                return outcome
-            }
+        var start = clock.now
+        let converted = try await convert(document, request: request)
+        progress.timings.convert = (clock.now - start).seconds
+        progress.pages = converted.document.pageCount
+        progress.warnings = Self.warnings(of: converted)
+        let embedded = try await chunkAndEmbed(converted, document: document, maxTokens: maxTokens(for: request), timings: &progress.timings, warnings: &progress.warnings)
+        start = clock.now
+        try await write(records(embedded, identity: id, document: document, converted: converted, request: request), index: indexName, dimension: embedded.dimension)
+        try await swap(index: indexName, source: document.source, keep: id.generation)
+        progress.timings.index = (clock.now - start).seconds
 
-            // 3. convert
+        var outcome = progress.applied(to: base.with(status: .indexed, chunks: embedded.chunks.count))
+        outcome.timings = progress.timings
+        return outcome
+    }
+
+    // MARK: - Stages (also what `--preview` runs)
+
+    /// 3. convert: Docling, with the merged options.
+    package func convert(_ document: SourceDocument, request: IngestRequest) async throws -> ConvertedDocument {
+        try await converter.convert(document, options: mergedDoclingOptions(request))
+    }
+
+    /// Docling's remarks on a conversion, as report warnings.
+    static func warnings(of converted: ConvertedDocument) -> [String] {
+        let partial = converted.status == .partialSuccess ? ["docling converted the document only partially (partial_success)"] : []
+        return partial + converted.warnings.map { "docling: \($0)" }
+    }
+
+    /// Chunks with their vectors.
+    struct EmbeddedChunks {
+        var chunks: [Chunk]
+        var vectors: [[Float]]
+        var dimension: Int
+    }
+
+    /// 4. chunk and 5. embed: re-chunks smaller when the service refuses a chunk as too long
+    /// (saying so in `warnings`); adds the seconds spent to `timings`.
+    /// - Throws: `empty_document` when there is nothing to index; `embed_*` from the embedder.
+    func chunkAndEmbed(_ converted: ConvertedDocument, document: SourceDocument, maxTokens: Int, timings: inout DocumentOutcome.Timings, warnings: inout [String]) async throws -> EmbeddedChunks {
+        let clock = ContinuousClock()
+        var budget = maxTokens
+        var attempt = 0
+        while true {
             var start = clock.now
-            let converted = try await converter.convert(
-                SourceDocument(source: loaded.source, filename: loaded.filename, bytes: loaded.bytes, mimetype: loaded.mimetype),
-                options: mergedDoclingOptions(request))
-            timings.convert = (clock.now - start).seconds
-            outcome.warnings += converted.warnings.map { "docling: \($0)" }
-            if converted.status == .partialSuccess {
-                outcome.warnings.insert("docling converted the document only partially (partial_success)", at: 0)
+            let chunks = Self.chunk(converted, tokenizer: tokenizer, maxTokens: budget)
+            timings.chunk += (clock.now - start).seconds
+            guard !chunks.isEmpty else {
+                throw IngestError(.emptyDocument, "\(document.filename): Docling found no text to index (a scanned PDF needs OCR: set do_ocr=true in DOCLING_CONVERT_OPTIONS where the OCR models are installed)")
             }
-            outcome.pages = converted.document.pageCount
-
-            // 4. chunk (5. embed: re-chunk smaller when the service refuses a chunk as too long)
-            var budget = request.maxTokens ?? settings.maxTokens
-            var chunks: [Chunk] = []
-            var vectors: [[Float]] = []
-            var attempt = 0
-            while true {
-                start = clock.now
-                chunks = Self.chunk(converted, tokenizer: tokenizer, maxTokens: budget)
-                timings.chunk += (clock.now - start).seconds
-                guard !chunks.isEmpty else {
-                    throw IngestError(.emptyDocument, "\(loaded.filename): Docling found no text to index (a scanned PDF needs OCR: set do_ocr=true in DOCLING_CONVERT_OPTIONS where the OCR models are installed)")
-                }
-                start = clock.now
-                do {
-                    vectors = try await embedder.embed(chunks.map(\.embeddingText))
-                    timings.embed += (clock.now - start).seconds
-                    break
-                } catch let error as IngestError where error.reason == .embedRejected && attempt < Self.maxResplits && budget > Self.minResplitBudget {
-                    // The service's window is smaller than our count says (another tokenizer, or
-                    // a smaller model): re-chunk below the refused chunk's size and try again.
-                    timings.embed += (clock.now - start).seconds
-                    attempt += 1
-                    let refused = error.itemIndex.flatMap { chunks.indices.contains($0) ? chunks[$0].tokenCount : nil } ?? budget
-                    let smaller = max(Self.minResplitBudget, min(budget, refused) * 3 / 4)
-                    outcome.warnings.append("the embeddings service refused a chunk as too long at \(budget) tokens; re-chunked at \(smaller)")
-                    budget = smaller
-                }
+            start = clock.now
+            let vectors: [[Float]]
+            do {
+                vectors = try await embedder.embed(chunks.map(\.embeddingText))
+                timings.embed += (clock.now - start).seconds
+            } catch let error as IngestError where error.reason == .embedRejected && attempt < Self.maxResplits && budget > Self.minResplitBudget {
+                // The service's window is smaller than our count says (another tokenizer, or
+                // a smaller model): re-chunk below the refused chunk's size and try again.
+                timings.embed += (clock.now - start).seconds
+                attempt += 1
+                let refused = error.itemIndex.flatMap { chunks.indices.contains($0) ? chunks[$0].tokenCount : nil } ?? budget
+                let smaller = max(Self.minResplitBudget, min(budget, refused) * 3 / 4)
+                warnings.append("the embeddings service refused a chunk as too long at \(budget) tokens; re-chunked at \(smaller)")
+                budget = smaller
+                continue
             }
             guard vectors.count == chunks.count, let dimension = vectors.first?.count, dimension > 0 else {
                 throw IngestError(.embedFailed, "the embeddings service returned \(vectors.count) vectors for \(chunks.count) chunks")
             }
-
-            // 6. index: check the dimension before anything is written, then write everything.
-            // Checked for every document, not cached per run: if OpenSearch restarts (or the
-            // index is deleted) mid-batch, a `_bulk` to a missing index would auto-create it with
-            // dynamic mappings (the vector as a plain float array); one `GET _mapping` per
-            // document recreates it properly instead.
-            start = clock.now
-            try await index.prepare(index: indexName, vectorField: vectorField, dimension: dimension)
-            let documents = Self.indexDocuments(chunks: chunks, vectors: vectors, identity: id, loaded: loaded, converted: converted, request: request, settings: settings, model: embedder.model, vectorField: vectorField)
-            try await index.write(index: indexName, documents: documents, refresh: true)
-            // 7. swap
-            _ = try await index.deleteChunks(index: indexName, source: loaded.source, keepGeneration: id.generation)
-            timings.index = (clock.now - start).seconds
-
-            outcome.status = .indexed
-            outcome.chunks = chunks.count
-            outcome.timings = timings
-            return outcome
+            return EmbeddedChunks(chunks: chunks, vectors: vectors, dimension: dimension)
         }
+    }
+
+    /// 6. write: check the dimension before anything is written, then write everything.
+    /// Checked for every document, not cached per run: if OpenSearch restarts (or the index is
+    /// deleted) mid-batch, a `_bulk` to a missing index would auto-create it with dynamic
+    /// mappings (the vector as a plain float array); one `GET _mapping` per document recreates
+    /// it properly instead.
+    func write(_ records: [ChunkRecord], index indexName: String, dimension: Int) async throws {
+        try await index.prepare(index: indexName, embeddingModel: embedder.model, dimension: dimension)
+        try await index.write(index: indexName, records: records, refresh: true)
+    }
+
+    /// 7. swap: delete the source's chunks of every other generation.
+    func swap(index indexName: String, source: String, keep generation: String) async throws {
+        _ = try await index.deleteChunks(index: indexName, source: source, keepGeneration: generation)
     }
 
     // MARK: - Per-source lease
@@ -315,59 +359,30 @@ package struct IngestPipeline: DocumentIngesting {
         return chunks
     }
 
-    /// The `_source` of every chunk (README, "Index schema").
-    package static func indexDocuments(chunks: [Chunk], vectors: [[Float]], identity: DocumentIdentity, loaded: LoadedDocument, converted: ConvertedDocument, request: IngestRequest, settings: PipelineSettings, model: String, vectorField: String) -> [IndexDocument] {
+    /// One record per chunk (README, "Index schema"); the index names and encodes the fields.
+    func records(_ embedded: EmbeddedChunks, identity: DocumentIdentity, document: SourceDocument, converted: ConvertedDocument, request: IngestRequest) -> [ChunkRecord] {
         let now = ISO8601DateFormatter().string(from: Date())
-        let mimetype = loaded.mimetype ?? converted.document.mimetype ?? MimeTypes.forFilename(loaded.filename)
-        let owner = request.owner ?? settings.owner
-        var common: [String: JSONValue] = [
-            ChunkField.embeddingModel: .string(model),
-            ChunkField.filename: .string(loaded.filename),
-            ChunkField.source: .string(identity.source),
-            ChunkField.documentID: .string(identity.documentID),
-            ChunkField.generation: .string(identity.generation),
-            ChunkField.chunkCount: .int(chunks.count),
-            ChunkField.fileSize: .int(loaded.bytes.count),
-            ChunkField.indexedTime: .string(now),
-        ]
-        if let mimetype { common[ChunkField.mimetype] = .string(mimetype) }
-        if let owner { common[ChunkField.owner] = .string(owner) }
-        if let v = request.ownerName { common[ChunkField.ownerName] = .string(v) }
-        if let v = request.ownerEmail { common[ChunkField.ownerEmail] = .string(v) }
-        if let v = request.connectorType { common[ChunkField.connectorType] = .string(v) }
-        return zip(chunks, vectors).map { chunk, vector in
-            var fields = common
-            fields[ChunkField.text] = .string(chunk.text)
-            fields[ChunkField.chunkIndex] = .int(chunk.chunkIndex)
-            fields[ChunkField.headings] = .array(chunk.headings.map { .string($0) })
-            fields[ChunkField.pages] = .array(chunk.pages.map { .int($0) })
-            if let first = chunk.pages.first { fields[ChunkField.page] = .int(first) }
-            fields[ChunkField.embeddingDimensions] = .int(vector.count)
-            fields[vectorField] = .array(vector.map { .double(Double($0)) })
-            return IndexDocument(id: identity.chunkID(chunk.chunkIndex), fields: fields)
+        let mimetype = document.mimetype ?? converted.document.mimetype ?? MimeTypes.forFilename(document.filename)
+        let count = embedded.chunks.count
+        return zip(embedded.chunks, embedded.vectors).map { chunk, vector in
+            ChunkRecord(
+                id: identity.chunkID(chunk.chunkIndex), text: chunk.text, chunkIndex: chunk.chunkIndex, chunkCount: count,
+                headings: chunk.headings, pages: chunk.pages, source: identity.source, documentID: identity.documentID,
+                generation: identity.generation, filename: document.filename, mimetype: mimetype, fileSize: document.bytes.count,
+                indexedTime: now, owner: request.owner ?? settings.owner, ownerName: request.ownerName, ownerEmail: request.ownerEmail,
+                connectorType: request.connectorType, embeddingModel: embedder.model, vector: vector
+            )
         }
     }
 
     // MARK: - Preview
 
-    /// Converts and chunks only (no embeddings, no OpenSearch): `--preview`.
-    package func preview(_ loaded: LoadedDocument, request: IngestRequest) async throws -> (DocumentIdentity, [Chunk], ConvertedDocument) {
-        let id = identity(for: loaded, request: request)
-        let converted = try await converter.convert(
-            SourceDocument(source: loaded.source, filename: loaded.filename, bytes: loaded.bytes, mimetype: loaded.mimetype),
-            options: mergedDoclingOptions(request))
-        let chunks = Self.chunk(converted, tokenizer: tokenizer, maxTokens: request.maxTokens ?? settings.maxTokens)
+    /// Converts and chunks only (no embeddings, no OpenSearch): `--preview`, through the same
+    /// convert stage and chunker as an ingest.
+    package func preview(_ document: SourceDocument, request: IngestRequest) async throws -> (DocumentIdentity, [Chunk], ConvertedDocument) {
+        let id = identity(for: document, request: request)
+        let converted = try await convert(document, request: request)
+        let chunks = Self.chunk(converted, tokenizer: tokenizer, maxTokens: maxTokens(for: request))
         return (id, chunks, converted)
-    }
-}
-
-/// A document's bytes with its identity inputs.
-package struct LoadedDocument: Sendable {
-    package var source: String
-    package var filename: String
-    package var bytes: Data
-    package var mimetype: String?
-    package init(source: String, filename: String, bytes: Data, mimetype: String?) {
-        self.source = source; self.filename = filename; self.bytes = bytes; self.mimetype = mimetype
     }
 }

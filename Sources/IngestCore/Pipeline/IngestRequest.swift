@@ -13,7 +13,7 @@ package enum DocumentInput: Sendable, Equatable {
 
 /// One document to ingest, with the per-request settings that override the configuration.
 /// Both the CLI and the worker build these, so both run the same code path.
-package struct IngestRequest: Sendable {
+package struct IngestRequest: Sendable, Equatable {
     package var input: DocumentInput
     /// Overrides the file name (and, for inline content, names the source).
     package var filename: String?
@@ -48,10 +48,12 @@ package struct IngestRequest: Sendable {
 package struct DocumentOutcome: Sendable, Codable, Equatable {
     package enum Status: String, Sendable, Codable { case indexed, unchanged, skipped, failed }
 
+    /// Why the document failed: the reason stays typed until it is rendered (report, reply).
     package struct Failure: Sendable, Codable, Equatable {
-        package var reason: String
+        package var reason: IngestError.Reason
         package var message: String
-        package init(reason: String, message: String) { self.reason = reason; self.message = message }
+        package init(reason: IngestError.Reason, message: String) { self.reason = reason; self.message = message }
+        package init(_ error: IngestError) { self.init(reason: error.reason, message: error.message) }
     }
 
     /// Seconds per stage.
@@ -92,6 +94,14 @@ package struct DocumentOutcome: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case source, documentID = "document_id", filename, status, chunks, index, pages, warnings, timings, error
+    }
+
+    /// A copy with another status and chunk count.
+    package func with(status: Status, chunks: Int) -> DocumentOutcome {
+        var copy = self
+        copy.status = status
+        copy.chunks = chunks
+        return copy
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import IngestKit
 
 /// The `--report FILE.json` document and the final summary: one entry per document plus totals.
 package struct RunReport: Sendable, Codable, Equatable {
@@ -21,8 +22,16 @@ package struct RunReport: Sendable, Codable, Equatable {
         package init(source: String, chunks: Int) { self.source = source; self.chunks = chunks }
     }
 
+    /// Why `--prune` did not finish: listing the index's sources or deleting one failed.
+    package struct PruneError: Sendable, Codable, Equatable {
+        package var reason: IngestError.Reason
+        package var message: String
+    }
+
     package var documents: [DocumentOutcome] = []
     package var pruned: [Pruned]?
+    /// Set when `--prune` failed; the run exits 1 (`pruned` lists what was deleted before).
+    package var pruneError: PruneError?
     package var totals = Totals()
     /// Documents not started because the run was interrupted or stopped by a fatal error.
     package var notStarted: Int?
@@ -42,7 +51,7 @@ package struct RunReport: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case documents, pruned, totals, notStarted = "not_started"
+        case documents, pruned, totals, notStarted = "not_started", pruneError = "prune_error"
     }
 
     /// Pretty JSON with sorted keys (stable diffs between runs).
@@ -56,7 +65,7 @@ package struct RunReport: Sendable, Codable, Equatable {
     package var summaryLine: String {
         var parts = ["\(totals.indexed) indexed", "\(totals.unchanged) unchanged", "\(totals.skipped) skipped", "\(totals.failed) failed",
                      "\(totals.chunks) chunks", String(format: "%.1fs", totals.seconds)]
-        if let p = pruned { parts.insert("\(p.count) pruned", at: 4) }
+        if let p = pruned { parts.insert("\(p.count) pruned" + (pruneError == nil ? "" : " (prune failed)"), at: 4) }
         if let n = notStarted, n > 0 { parts.append("\(n) not started") }
         return parts.joined(separator: ", ")
     }

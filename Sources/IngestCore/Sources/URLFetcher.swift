@@ -1,18 +1,24 @@
 import Foundation
 import IngestKit
+import NIOCore
 
 /// Downloads http(s) documents for the worker under the same guard Docling Serve applies:
 /// no loopback, private, link-local or otherwise internal addresses (server-side request
-/// forgery), re-checked on every redirect, unless the host is named in INGEST_URL_ALLOW_HOSTS.
-/// Size and time are bounded.
+/// forgery), unless the host is named in INGEST_URL_ALLOW_HOSTS.
+///
+/// Each hop (the URL, then every redirect) is resolved once, checked, and fetched from the
+/// address that was checked: the connector never resolves the name again, so a name that
+/// resolves to a public address for the check and to loopback a moment later (DNS rebinding)
+/// cannot reach loopback. The body is counted as it streams and the download stops at
+/// INGEST_MAX_FILE_BYTES; time is bounded by INGEST_URL_TIMEOUT_SECONDS.
 package struct URLFetcher: Sendable {
-    package var transport: any HTTPTransport
+    package var connector: any URLConnector
     package var maxRedirects: Int
     /// Resolves a host to its IP addresses (injectable for tests).
     package var resolve: @Sendable (String) -> [String]
 
-    package init(transport: any HTTPTransport, maxRedirects: Int = 5, resolve: @escaping @Sendable (String) -> [String] = URLGuard.resolve) {
-        self.transport = transport
+    package init(connector: any URLConnector, maxRedirects: Int = 5, resolve: @escaping @Sendable (String) -> [String] = URLGuard.resolve) {
+        self.connector = connector
         self.maxRedirects = maxRedirects
         self.resolve = resolve
     }
@@ -23,19 +29,40 @@ package struct URLFetcher: Sendable {
         package var mimetype: String?
     }
 
-    /// The transport must not follow redirects itself: each hop is checked here.
+    /// Fetches `url`, following up to ``maxRedirects`` redirects, each hop checked by ``URLGuard``.
+    /// - Throws: ``IngestError`` `too_large` as soon as the body (or its declared length) passes
+    ///   `maxBytes`; `invalid_input` for a refused address; `unreadable` for HTTP errors.
     package func fetch(_ url: String, maxBytes: Int, allowHosts: Set<String>, timeout: Duration) async throws -> Fetched {
         var current = url
         for _ in 0...maxRedirects {
-            try URLGuard.check(current, allowHosts: allowHosts, resolve: resolve)
-            let response = try await transport.send(HTTPRequest(method: "GET", url: current), timeout: timeout)
+            let (target, address) = try URLGuard.check(current, allowHosts: allowHosts, resolve: resolve)
+            var head: DownloadHead?
+            var body = Data()
+            try await connector.get(target, connectingTo: address, timeout: timeout) { part in
+                switch part {
+                case .head(let received):
+                    head = received
+                    guard (200..<300).contains(received.status) else { return false }  // no body needed
+                    if let declared = received.header("content-length").flatMap(Int.init) {
+                        guard declared <= maxBytes else { throw Self.tooLarge(url, size: "\(declared) bytes", maxBytes: maxBytes) }
+                        body.reserveCapacity(declared)  // one buffer, no regrowth
+                    }
+                    return true
+                case .body(let buffer):
+                    guard body.count + buffer.readableBytes <= maxBytes else {
+                        throw Self.tooLarge(url, size: "more than \(maxBytes) bytes", maxBytes: maxBytes)
+                    }
+                    body.append(contentsOf: buffer.readableBytesView)
+                    return true
+                }
+            }
+            guard let response = head else {
+                throw IngestError(.unreadable, "\(redactingCredentials(current)) sent no response", transient: true)
+            }
             switch response.status {
             case 200..<300:
-                guard response.body.count <= maxBytes else {
-                    throw IngestError(.tooLarge, "\(redactingCredentials(url)) is \(response.body.count) bytes, over INGEST_MAX_FILE_BYTES (\(maxBytes))")
-                }
                 let type = response.header("content-type")?.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
-                return Fetched(bytes: response.body, filename: Self.filename(for: current, contentType: type), mimetype: type)
+                return Fetched(bytes: body, filename: Self.filename(for: current, contentType: type), mimetype: type)
             case 301, 302, 303, 307, 308:
                 guard let location = response.header("location"), let next = URL(string: location, relativeTo: URL(string: current)) else {
                     throw IngestError(.unreadable, "\(redactingCredentials(current)) redirects without a usable Location")
@@ -52,6 +79,10 @@ package struct URLFetcher: Sendable {
         throw IngestError(.unreadable, "\(redactingCredentials(url)): more than \(maxRedirects) redirects")
     }
 
+    private static func tooLarge(_ url: String, size: String, maxBytes: Int) -> IngestError {
+        IngestError(.tooLarge, "\(redactingCredentials(url)) is \(size), over INGEST_MAX_FILE_BYTES (\(maxBytes)); the download was stopped there")
+    }
+
     /// The last path component, or `download` plus an extension from the content type.
     static func filename(for url: String, contentType: String?) -> String {
         let last = URL(string: url)?.lastPathComponent ?? ""
@@ -65,20 +96,25 @@ package struct URLFetcher: Sendable {
 
 /// The server-side request forgery guard for URL inputs.
 package enum URLGuard {
-    package static func check(_ url: String, allowHosts: Set<String>, resolve: (String) -> [String]) throws {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = parsed.host?.lowercased(), !host.isEmpty
-        else {
+    /// Checks `url` and returns it parsed, with the one address to connect to: the host's first
+    /// address, every one of which must be public unless the host is in `allowHosts` (an IP
+    /// literal is its own address). Resolves exactly once.
+    /// - Throws: ``IngestError`` `invalid_input` for a URL that is not http(s) or an internal
+    ///   address; `unreadable` for a host that does not resolve.
+    @discardableResult
+    package static func check(_ url: String, allowHosts: Set<String>, resolve: (String) -> [String]) throws -> (url: HTTPURL, address: String) {
+        guard let parsed = HTTPURL(url) else {
             throw IngestError(.invalidInput, "\(redactingCredentials(url)) is not an http(s) URL")
         }
-        if allowHosts.contains(host) { return }
-        let addresses = isIPLiteral(host) ? [host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))] : resolve(host)
-        guard !addresses.isEmpty else {
+        let host = parsed.host
+        let addresses = isIPLiteral(host) ? [host] : resolve(host)
+        guard let first = addresses.first else {
             throw IngestError(.unreadable, "\(redactingCredentials(url)): host \(host) does not resolve")
         }
-        if let blocked = addresses.first(where: isInternal) {
+        if !allowHosts.contains(host), let blocked = addresses.first(where: isInternal) {
             throw IngestError(.invalidInput, "\(redactingCredentials(url)) refused: \(host) resolves to \(blocked), a loopback/private address (allow the host in INGEST_URL_ALLOW_HOSTS if this is intended)")
         }
+        return (parsed, first)
     }
 
     static func isIPLiteral(_ host: String) -> Bool {

@@ -19,18 +19,24 @@ package final class Runtime: Sendable {
     /// Which embedder is active, for `ingest doctor` and logs.
     package let embedderSummary: String
 
-    /// Reads DOCLING_*, OPENAI_*, EMBEDDING_* and OPENSEARCH_* (README, "Configuration").
-    /// - Parameter embeddingModelPath: `--embedding-model-path`, which selects the in-process embedder.
-    /// - Throws: ``IngestError`` `configuration` naming the variable at fault.
-    package init(environment env: Environment, settings: PipelineSettings, logger: Logger, embeddingModelPath: String? = nil) throws {
+    /// Reads every setting through `configuration` (flags over environment): the pipeline's
+    /// (``PipelineSettings``), DOCLING_*, OPENAI_*, EMBEDDING_* and OPENSEARCH_* (README, "Configuration").
+    /// `EMBEDDING_MODEL_PATH` (or `--embedding-model-path`) selects the in-process embedder.
+    /// - Parameter forWorker: the worker's rules (allowed roots) rather than the CLI's.
+    /// - Throws: ``IngestError`` `configuration` naming the variable or flag at fault.
+    package convenience init(configuration env: Environment, forWorker: Bool, logger: Logger) throws {
+        try self.init(environment: env, settings: try PipelineSettings.fromEnvironment(env, forWorker: forWorker), logger: logger)
+    }
+
+    /// As ``init(configuration:forWorker:logger:)`` with the pipeline settings given.
+    package init(environment env: Environment, settings: PipelineSettings, logger: Logger) throws {
         let docling = try Self.doclingConfiguration(env)
         let embeddings = try Self.embeddingsConfiguration(env, model: settings.embeddingModel)
-        let local = try LocalEmbeddingConfiguration.select(environment: env.values, cliModelPath: embeddingModelPath)
-        let opensearch = try OpenSearchConfiguration(environment: env.values)
+        let local = try LocalEmbeddingConfiguration.select(environment: env, cliModelPath: nil)
+        let opensearch = try OpenSearchConfiguration(environment: env)
 
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(5), read: .seconds(300))
-        // Redirects are followed by URLFetcher itself, so the URL guard sees every hop.
         config.redirectConfiguration = .disallow
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(16, settings.concurrency * 2))
         // Fail fast on a refused connection: our RetryPolicy decides about retries, with back-off.
@@ -63,7 +69,7 @@ package final class Runtime: Sendable {
             index: try OpenSearchIndex(configuration: opensearch, transport: AsyncHTTPTransport(client: search)),
             tokenizer: tokenizer,
             settings: settings,
-            fetcher: URLFetcher(transport: transport),
+            fetcher: URLFetcher(connector: PinnedHTTPConnector()),
             endpoints: .init(
                 docling: redactingCredentials(docling.baseURL),
                 embeddings: local.map { "in-process (\($0.modelPath))" } ?? redactingCredentials(embeddings.baseURL),
@@ -79,31 +85,24 @@ package final class Runtime: Sendable {
     static func doclingConfiguration(_ env: Environment) throws -> DoclingConfiguration {
         let timeout = try env.seconds("DOCLING_TIMEOUT_SECONDS", default: .seconds(600))
         var c = DoclingConfiguration(
-            baseURL: env.string("DOCLING_SERVE_URL", default: "http://localhost:5001"),
-            apiKey: env.string("DOCLING_SERVE_API_KEY"),
+            baseURL: try env.httpURL("DOCLING_SERVE_URL", default: "http://localhost:5001"),
+            apiKey: env.string("DOCLING_SERVE_API_KEY", isSecret: true),
             documentTimeout: timeout,
             maxInFlight: try env.int("DOCLING_MAX_IN_FLIGHT", default: 4, range: 1...256))
         c.maxResubmits = try env.int("DOCLING_MAX_RESUBMITS", default: c.maxResubmits, range: 0...20)
-        try checkURL(c.baseURL, variable: "DOCLING_SERVE_URL")
         return c
     }
 
     static func embeddingsConfiguration(_ env: Environment, model: String) throws -> EmbeddingsConfiguration {
         let c = EmbeddingsConfiguration(
-            baseURL: env.string("OPENAI_BASE_URL", default: "https://api.openai.com/v1"),
-            apiKey: env.string("OPENAI_API_KEY"),
+            baseURL: try env.httpURL("OPENAI_BASE_URL", default: "https://api.openai.com/v1"),
+            apiKey: env.string("OPENAI_API_KEY", isSecret: true),
             model: model,
             maxBatchInputs: try env.int("EMBEDDING_BATCH_SIZE", default: 64, range: 1...2048),
             concurrency: try env.int("EMBEDDING_CONCURRENCY", default: 4, range: 1...256),
             requestTimeout: try env.seconds("EMBEDDING_TIMEOUT_SECONDS", default: .seconds(60)),
-            dimensions: env.string("EMBEDDING_DIMENSIONS").flatMap(Int.init))
-        try checkURL(c.baseURL, variable: "OPENAI_BASE_URL")
+            // Same bounds as `ingest schema --dimension`; a typo is an error, never "unset".
+            dimensions: try env.int("EMBEDDING_DIMENSIONS", range: 1...16_000))
         return c
-    }
-
-    static func checkURL(_ url: String, variable: String) throws {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme.lowercased()), parsed.host != nil else {
-            throw IngestError(.configuration, "\(variable)=\(redactingCredentials(url)) is not an http(s) URL (e.g. http://localhost:5001)")
-        }
     }
 }

@@ -1,8 +1,10 @@
 import Synchronization
 
-/// A counting gate for async work: at most `limit` bodies run at once, later callers wait in
-/// FIFO order. Shared by every caller of one client so that, say, Docling never sees more than
-/// DOCLING_MAX_IN_FLIGHT conversions however many requests the worker serves.
+/// A counting gate for async work: at most `limit` permits are held at once, later callers wait
+/// in FIFO order. Shared by every caller of one client so that, say, Docling never sees more than
+/// DOCLING_MAX_IN_FLIGHT conversions however many requests the worker serves. A caller may take
+/// several permits at once (a weight), which makes it a byte budget: the worker's request bodies
+/// take one permit per byte (INGEST_MAX_INFLIGHT_BODY_BYTES).
 ///
 /// A final class over a `Mutex` rather than an actor: a task cancelled while it waits must be
 /// removed from the queue synchronously, from `withTaskCancellationHandler`'s `onCancel`, which
@@ -11,6 +13,7 @@ import Synchronization
 package final class AsyncLimiter: Sendable {
     private struct Waiter {
         var id: UInt64
+        var weight: Int
         var continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -23,7 +26,7 @@ package final class AsyncLimiter: Sendable {
         var nextID: UInt64 = 0
     }
 
-    /// How many bodies may run at once.
+    /// How many permits exist.
     package let limit: Int
     private let state: Mutex<State>
 
@@ -33,24 +36,43 @@ package final class AsyncLimiter: Sendable {
         self.state = Mutex(State(available: max(1, limit)))
     }
 
-    /// Runs `body` once a permit is free and gives the permit back when it ends (also on throw).
+    /// Runs `body` once `weight` permits are free (1 by default; a weight above ``limit`` takes
+    /// them all, so it runs alone instead of never) and gives them back when it ends (also on throw).
+    /// Waiters are served in order: a heavy one is not overtaken by lighter ones behind it.
     /// - Throws: `CancellationError` when the task is cancelled while waiting; whatever `body` throws.
     package func withPermit<T: Sendable>(
+        weight: Int = 1,
         isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> T
     ) async throws -> T {
-        try await acquire()
-        defer { release() }
+        let weight = min(max(1, weight), limit)
+        try await acquire(weight)
+        defer { release(weight) }
         return try await body()
     }
 
-    /// Bodies running right now (for metrics and tests).
+    /// Takes `weight` permits (clamped as in ``withPermit(weight:isolation:_:)``) for a hold that
+    /// cannot be one scope, and returns how many were taken: give exactly that many back with
+    /// ``release(permits:)``, on every path. Prefer ``withPermit(weight:isolation:_:)``.
+    /// - Throws: `CancellationError` when the task is cancelled while waiting.
+    package func acquire(weight: Int) async throws -> Int {
+        let weight = min(max(1, weight), limit)
+        try await acquire(weight)
+        return weight
+    }
+
+    /// Gives back permits taken with ``acquire(weight:)``.
+    package func release(permits: Int) {
+        release(permits)
+    }
+
+    /// Permits held right now (for metrics and tests).
     package var inUse: Int { state.withLock { limit - $0.available } }
 
     /// Callers waiting for a permit (for metrics and tests).
     package var waiting: Int { state.withLock { $0.waiters.count } }
 
-    private func acquire() async throws {
+    private func acquire(_ weight: Int) async throws {
         try Task.checkCancellation()
         let id: UInt64 = state.withLock { state in
             let id = state.nextID
@@ -63,12 +85,12 @@ package final class AsyncLimiter: Sendable {
                 enum Outcome { case granted, cancelled, queued }
                 let outcome: Outcome = state.withLock { state in
                     guard state.pending.contains(id) else { return .cancelled }
-                    if state.available > 0 {
-                        state.available -= 1
+                    if state.waiters.isEmpty, state.available >= weight {
+                        state.available -= weight
                         state.pending.remove(id)
                         return .granted
                     }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    state.waiters.append(Waiter(id: id, weight: weight, continuation: continuation))
                     return .queued
                 }
                 switch outcome {
@@ -78,25 +100,36 @@ package final class AsyncLimiter: Sendable {
                 }
             }
         } onCancel: {
-            let continuation: CheckedContinuation<Void, any Error>? = state.withLock { state in
-                guard state.pending.remove(id) != nil else { return nil }  // already granted
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }  // not queued yet
-                return state.waiters.remove(at: index).continuation
+            let (cancelled, granted): (CheckedContinuation<Void, any Error>?, [CheckedContinuation<Void, any Error>]) = state.withLock { state in
+                guard state.pending.remove(id) != nil else { return (nil, []) }  // already granted
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return (nil, []) }  // not queued yet
+                let continuation = state.waiters.remove(at: index).continuation
+                // A heavy waiter leaving the head may let lighter ones behind it start.
+                return (continuation, Self.grantWaiters(&state))
             }
-            continuation?.resume(throwing: CancellationError())
+            cancelled?.resume(throwing: CancellationError())
+            for continuation in granted { continuation.resume() }
         }
     }
 
-    private func release() {
-        let next: CheckedContinuation<Void, any Error>? = state.withLock { state in
-            guard !state.waiters.isEmpty else {
-                state.available += 1
-                return nil
-            }
-            let waiter = state.waiters.removeFirst()
-            state.pending.remove(waiter.id)
-            return waiter.continuation
+    private func release(_ weight: Int) {
+        let granted = state.withLock { state in
+            state.available += weight
+            return Self.grantWaiters(&state)
         }
-        next?.resume()
+        for continuation in granted { continuation.resume() }
+    }
+
+    /// Grants permits to waiters from the head of the queue while they fit; returns their
+    /// continuations, to be resumed outside the lock.
+    private static func grantWaiters(_ state: inout State) -> [CheckedContinuation<Void, any Error>] {
+        var granted: [CheckedContinuation<Void, any Error>] = []
+        while let first = state.waiters.first, first.weight <= state.available {
+            state.waiters.removeFirst()
+            state.available -= first.weight
+            state.pending.remove(first.id)
+            granted.append(first.continuation)
+        }
+        return granted
     }
 }

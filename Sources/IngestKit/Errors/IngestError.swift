@@ -8,10 +8,25 @@ import Foundation
 package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Why a document (or the whole run) failed. The raw values are the `reason` strings of the
     /// report and of JSON-RPC error data; they are part of the public contract (README).
-    package struct Reason: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    package struct Reason: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
         package var rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
+        package init(stringLiteral value: String) { self.rawValue = value }
         package var description: String { rawValue }
+        /// Encoded as the bare string (`"parse_failed"`), as reports and replies carry it.
+        package init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+        package func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        /// Whether every later document of a run would fail the same way, so a batch stops
+        /// starting new ones (exit status 2): credentials, a dimension that does not match the
+        /// index, bad configuration. Not `service_unavailable`: a Docling or OpenSearch that
+        /// restarts mid-batch fails a few documents, and the rest go through once it is back.
+        package var isRunFatal: Bool {
+            self == .authFailed || self == .dimensionMismatch || self == .configuration
+        }
 
         /// The file could not be read (missing, permission, not a regular file).
         package static let unreadable = Reason(rawValue: "unreadable")
@@ -59,21 +74,22 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
     /// For batch operations: the position of the input the error is about (e.g. the one text an
     /// embeddings service refused as too long), so the caller can re-split just that one.
     package var itemIndex: Int?
+    /// For `service_unavailable` from an HTTP transport: why no answer came, by type.
+    package var transportFailure: TransportFailure?
 
-    package init(_ reason: Reason, _ message: String, transient: Bool = false, retryAfter: Duration? = nil, itemIndex: Int? = nil) {
+    package init(_ reason: Reason, _ message: String, transient: Bool = false, retryAfter: Duration? = nil, itemIndex: Int? = nil, transportFailure: TransportFailure? = nil) {
         self.reason = reason
         self.message = message
         self.isTransient = transient
         self.retryAfter = retryAfter
         self.itemIndex = itemIndex
+        self.transportFailure = transportFailure
     }
 
     package var description: String { "\(reason.rawValue): \(message)" }
 
-    /// Errors that stop a whole run rather than one document (exit status 2).
-    package var isFatalForRun: Bool {
-        [.authFailed, .dimensionMismatch, .serviceUnavailable, .configuration].contains(reason)
-    }
+    /// Errors that stop a whole run rather than one document (see ``Reason/isRunFatal``).
+    package var isRunFatal: Bool { reason.isRunFatal }
 }
 
 /// Replaces the `user:password@` part of URLs in `text` with `***@`, so messages and logs never

@@ -2,6 +2,16 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One HTTP request, as the clients build it. A value, so fakes can record and compare it.
 package struct HTTPRequest: Sendable {
@@ -55,20 +65,65 @@ package protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse
 }
 
+/// Why a request got no answer, classified from AsyncHTTPClient's and NIO's error types so
+/// callers decide by case (retry or not, which setting to name) and people read a short cause
+/// instead of NIO's nested error dumps.
+package enum TransportFailure: String, Sendable, Equatable, CustomStringConvertible {
+    case connectionRefused, noRoute, connectTimeout, timedOut, connectionClosed, hostNotFound
+    /// The TLS handshake failed: an untrusted certificate, or a server that does not speak TLS.
+    case tlsHandshake
+    /// Not recognised; its text is only logged, never put in a message.
+    case other
+
+    package var description: String {
+        switch self {
+        case .connectionRefused: "connection refused"
+        case .noRoute: "no route to host"
+        case .connectTimeout: "connection timed out"
+        case .timedOut: "the request timed out"
+        case .connectionClosed: "the server closed the connection"
+        case .hostNotFound: "host name does not resolve"
+        case .tlsHandshake: "the TLS handshake failed"
+        case .other: "the connection failed"
+        }
+    }
+}
+
 /// ``HTTPTransport`` over one shared AsyncHTTPClient `HTTPClient`.
 ///
 /// AsyncHTTPClient rather than URLSession: on Linux, URLSession cannot trust a custom CA file
-/// (OPENSEARCH_CA_CERT) and has no streaming responses (shared/spec/swift-stack.md).
+/// (OPENSEARCH_CA_CERT) and has no streaming responses.
 package struct AsyncHTTPTransport: HTTPTransport {
-    /// A short cause for people, instead of NIO's nested error dumps.
-    static func describe(_ error: any Error) -> String {
-        let text = "\(error)"
-        if text.contains("errno: 111") || text.contains("Connection refused") || text.contains("connectionRefused") { return "connection refused" }
-        if text.contains("errno: 113") || text.contains("No route to host") { return "no route to host" }
-        if text.contains("connectTimeout") { return "connection timed out" }
-        if text.contains("remoteConnectionClosed") { return "the server closed the connection" }
-        if text.contains("NXDOMAIN") || text.contains("Name or service not known") || text.contains("getaddrinfo") { return "host name does not resolve" }
-        return redactingCredentials(text)
+    /// What went wrong, read from the error's type (never from its text); `.other` for
+    /// anything not recognised, whose text is then left out of messages.
+    static func classify(_ error: any Error) -> TransportFailure {
+        switch error {
+        case let error as HTTPClientError:
+            if error == .connectTimeout { return .connectTimeout }
+            if error == .remoteConnectionClosed { return .connectionClosed }
+            if error == .tlsHandshakeTimeout { return .tlsHandshake }
+            return .other
+        case let error as IOError:
+            switch error.errnoCode {
+            case ECONNREFUSED: return .connectionRefused
+            case EHOSTUNREACH, ENETUNREACH: return .noRoute
+            case ECONNRESET, EPIPE: return .connectionClosed
+            case ETIMEDOUT: return .connectTimeout
+            default: return .other
+            }
+        case let error as NIOConnectionError:
+            // Every address failed: the first attempt's cause, else the lookup failed.
+            if let first = error.connectionErrors.first { return classify(first.error) }
+            return .hostNotFound
+        case is SocketAddressError:
+            return .hostNotFound
+        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError:
+            return .tlsHandshake
+        case is ChannelError:
+            return .connectionClosed
+        default:
+            return .other
+        }
     }
 
     package let client: HTTPClient
@@ -100,11 +155,14 @@ package struct AsyncHTTPTransport: HTTPTransport {
         } catch is CancellationError {
             throw IngestError(.cancelled, "request to \(redactingCredentials(request.url)) was cancelled")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw IngestError(.serviceUnavailable, "\(request.method) \(redactingCredentials(request.url)) timed out after \(timeout)", transient: true)
-        } catch let error as NIOTooManyBytesError {
-            throw IngestError(.internalError, "\(request.method) \(redactingCredentials(request.url)): response larger than \(maxResponseBytes) bytes (\(error))")
+            throw IngestError(.serviceUnavailable, "\(request.method) \(redactingCredentials(request.url)) timed out after \(timeout)", transient: true, transportFailure: .timedOut)
+        } catch is NIOTooManyBytesError {
+            throw IngestError(.internalError, "\(request.method) \(redactingCredentials(request.url)): response larger than \(maxResponseBytes) bytes")
         } catch {
-            throw IngestError(.serviceUnavailable, "cannot reach \(redactingCredentials(request.url)): \(Self.describe(error))", transient: true)
+            let failure = Self.classify(error)
+            // An unrecognised error is named by its type only: its text can be a nested dump.
+            let cause = failure == .other ? "\(failure.description) (\(type(of: error)))" : failure.description
+            throw IngestError(.serviceUnavailable, "cannot reach \(redactingCredentials(request.url)): \(cause)", transient: true, transportFailure: failure)
         }
     }
 }

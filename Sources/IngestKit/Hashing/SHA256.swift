@@ -3,11 +3,9 @@ import Foundation
 /// SHA-256 (FIPS 180-4) for document ids, chunk ids and generation hashes.
 ///
 /// Written here rather than taken from swift-crypto, which would compile a second BoringSSL for
-/// one hash function. Incremental, so a large file is hashed in bounded memory.
+/// one hash function. The pipeline hashes a document's bytes once they are in memory (they are
+/// uploaded to Docling whole anyway); `update` lets a caller hash in steps.
 package struct SHA256: Sendable {
-    /// Bytes read per step by ``hex(fileAt:chunkSize:)`` unless the caller says otherwise.
-    package static let defaultFileChunkSize = 1 << 20
-
     /// The eight working hash words, H0…H7.
     private struct State {
         var h0: UInt32 = 0x6a09_e667, h1: UInt32 = 0xbb67_ae85, h2: UInt32 = 0x3c6e_f372, h3: UInt32 = 0xa54f_f53a
@@ -108,27 +106,6 @@ package struct SHA256: Sendable {
     package static func hex(_ string: String) -> String {
         var hasher = SHA256()
         hasher.update(string.utf8)
-        return hasher.hexDigest()
-    }
-
-    /// Lowercase hex SHA-256 of a file's bytes, read `chunkSize` bytes at a time so a large file is
-    /// never held in memory whole.
-    package static func hex(fileAt path: String, chunkSize: Int = defaultFileChunkSize) throws -> String {
-        let handle: FileHandle
-        do {
-            handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        } catch {
-            throw IngestError(.unreadable, "Cannot open \(path) to hash it (\(error.localizedDescription)). Check that the file exists and is readable.")
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        do {
-            while let chunk = try handle.read(upToCount: max(chunkSize, 64)), !chunk.isEmpty {
-                hasher.update(chunk)
-            }
-        } catch {
-            throw IngestError(.unreadable, "Reading \(path) failed while hashing it (\(error.localizedDescription)). Check the file is not being changed or removed, then retry.")
-        }
         return hasher.hexDigest()
     }
 

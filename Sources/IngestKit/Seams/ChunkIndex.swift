@@ -1,13 +1,47 @@
-/// One document to write to the index.
-package struct IndexDocument: Sendable, Equatable {
+/// One chunk as the pipeline hands it to the index: typed fields plus its vector. The index
+/// implementation owns the field names and the wire encoding (OpenSearch: ``ChunkField`` and
+/// `BulkEntry` in IngestOpenSearch), so the pipeline never spells a field name.
+package struct ChunkRecord: Sendable, Equatable {
     /// The deterministic `_id` (under 512 bytes).
     package var id: String
-    /// The `_source`: every schema field plus the vector field.
-    package var fields: [String: JSONValue]
+    package var text: String
+    package var chunkIndex: Int
+    /// Chunks in the generation, so a reader can tell a complete generation from a partial one.
+    package var chunkCount: Int
+    package var headings: [String]
+    /// Every page the chunk spans (the first is recorded as `page`).
+    package var pages: [Int]
+    /// What re-ingestion and deletion match on: a file's real path, a URL, or a given name.
+    package var source: String
+    /// SHA-256 of the document's bytes.
+    package var documentID: String
+    package var generation: String
+    package var filename: String
+    package var mimetype: String?
+    package var fileSize: Int
+    /// ISO 8601, when the document was written.
+    package var indexedTime: String
+    package var owner: String?
+    package var ownerName: String?
+    package var ownerEmail: String?
+    package var connectorType: String?
+    /// The exact model identifier; the index derives the vector field's name from it.
+    package var embeddingModel: String
+    /// Float end to end: as the embedder returned it, as the index stores it.
+    package var vector: [Float]
 
-    package init(id: String, fields: [String: JSONValue]) {
-        self.id = id
-        self.fields = fields
+    package init(
+        id: String, text: String, chunkIndex: Int, chunkCount: Int, headings: [String], pages: [Int],
+        source: String, documentID: String, generation: String, filename: String, mimetype: String?,
+        fileSize: Int, indexedTime: String, owner: String? = nil, ownerName: String? = nil,
+        ownerEmail: String? = nil, connectorType: String? = nil, embeddingModel: String, vector: [Float]
+    ) {
+        self.id = id; self.text = text; self.chunkIndex = chunkIndex; self.chunkCount = chunkCount
+        self.headings = headings; self.pages = pages; self.source = source; self.documentID = documentID
+        self.generation = generation; self.filename = filename; self.mimetype = mimetype
+        self.fileSize = fileSize; self.indexedTime = indexedTime; self.owner = owner
+        self.ownerName = ownerName; self.ownerEmail = ownerEmail; self.connectorType = connectorType
+        self.embeddingModel = embeddingModel; self.vector = vector
     }
 }
 
@@ -18,13 +52,11 @@ package struct StoredSource: Sendable, Equatable {
         package var generation: String
         package var storedChunks: Int
         package var chunkCount: Int
-        package var documentID: String?
 
-        package init(generation: String, storedChunks: Int, chunkCount: Int, documentID: String? = nil) {
+        package init(generation: String, storedChunks: Int, chunkCount: Int) {
             self.generation = generation
             self.storedChunks = storedChunks
             self.chunkCount = chunkCount
-            self.documentID = documentID
         }
         /// Every chunk of the generation is there.
         package var isComplete: Bool { storedChunks == chunkCount && chunkCount > 0 }
@@ -39,21 +71,18 @@ package struct StoredSource: Sendable, Equatable {
 /// The search index the chunks go to (OpenSearch in production, in memory in tests).
 package protocol ChunkIndex: Sendable {
     /// Creates `index` if missing with the schema mapping (see README) and makes sure the vector
-    /// field exists with `dimension`.
+    /// field of `embeddingModel` exists with `dimension`.
     /// - Throws: ``IngestError`` `dimension_mismatch` when the field exists with another dimension,
     ///   `auth_failed`, `service_unavailable`.
-    func prepare(index: String, vectorField: String, dimension: Int) async throws
-
-    /// The dimension of `vectorField` in `index`, or nil when the index or the field does not exist.
-    func vectorDimension(index: String, vectorField: String) async throws -> Int?
+    func prepare(index: String, embeddingModel: String, dimension: Int) async throws
 
     /// What `index` stores for `source` (empty when the index does not exist).
     func storedSource(index: String, source: String) async throws -> StoredSource
 
-    /// Writes documents with `_bulk` (`index` actions), in batches sized by bytes, re-sending
+    /// Writes chunks with `_bulk` (`index` actions), in batches sized by bytes, re-sending
     /// only items that got 429/5xx. With `refresh`, the last request uses `refresh=wait_for`.
     /// - Throws: ``IngestError`` `index_rejected` naming the first permanent item error.
-    func write(index: String, documents: [IndexDocument], refresh: Bool) async throws
+    func write(index: String, records: [ChunkRecord], refresh: Bool) async throws
 
     /// Deletes the chunks of `source`, except those of `keepGeneration` when given; returns how many.
     func deleteChunks(index: String, source: String, keepGeneration: String?) async throws -> Int

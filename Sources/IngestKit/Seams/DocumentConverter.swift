@@ -1,8 +1,9 @@
 import Foundation
 import IngestChunking
 
-/// A document to convert: its bytes and the name whose extension tells Docling its type.
-package struct SourceDocument: Sendable {
+/// A document read into memory: its bytes, the identity it is stored under and the name whose
+/// extension tells Docling its type. What the pipeline loads, hashes, converts and records.
+package struct SourceDocument: Sendable, Equatable {
     /// The identity of what was ingested: a file's real path, a URL, or the name given for inline content.
     package var source: String
     /// The file name sent to Docling (its extension selects the backend).
@@ -29,15 +30,12 @@ package struct ConvertedDocument: Sendable {
     package var status: Status
     /// Docling's own errors on a partial success, as human-readable lines for the report.
     package var warnings: [String]
-    /// Seconds Docling says it spent (`processing_time`).
-    package var processingTime: Double?
 
-    package init(document: DoclingDocument, markdown: String? = nil, status: Status = .success, warnings: [String] = [], processingTime: Double? = nil) {
+    package init(document: DoclingDocument, markdown: String? = nil, status: Status = .success, warnings: [String] = []) {
         self.document = document
         self.markdown = markdown
         self.status = status
         self.warnings = warnings
-        self.processingTime = processingTime
     }
 }
 
@@ -46,8 +44,8 @@ package protocol DocumentConverter: Sendable {
     /// Converts one document.
     /// - Parameters:
     ///   - document: the bytes and file name.
-    ///   - options: Docling convert options merged over the converter's defaults; the converter
-    ///     forces the output formats it needs.
+    ///   - options: the Docling convert options, already merged (DOCLING_CONVERT_OPTIONS under
+    ///     the request's); the converter only forces the output formats it needs.
     /// - Throws: ``IngestError`` with reason `unsupported_format`, `parse_failed`, `parse_timeout`,
     ///   `too_large`, `auth_failed`, `service_unavailable`, …; `isTransient` when a retry may help.
     func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument

@@ -19,6 +19,14 @@ package struct ServerConfiguration: Sendable, Equatable {
     package var podName: String
     /// Request bodies above this are refused before they are read (INGEST_MAX_BODY_BYTES).
     package var maxBodyBytes: Int
+    /// Request-body bytes held at once across all requests (INGEST_MAX_INFLIGHT_BODY_BYTES,
+    /// default 2 × ``maxBodyBytes``). Each POST reserves its declared length (``maxBodyBytes`` when
+    /// chunked) before it is read and keeps it until its reply is ready, execution included; a
+    /// request that does not fit waits. A body costs about three times its size while it is
+    /// handled (the bytes, the parsed JSON, the decoded base64 document), so this bounds the
+    /// worker's memory for bodies near 3 × this value, however many executes arrive. A blob's
+    /// content, which arrives in the orchestrator's reply POST, is held by its execution until it ends.
+    package var maxInflightBodyBytes: Int
     /// Request bodies nested deeper than this many arrays/objects are refused (-32700) by a linear
     /// scan before they are decoded: decoding costs superlinear time in the depth (a 2.5 KB body
     /// 510 levels deep took ~2 s of CPU), and a message needs about 5 levels (envelope, params,
@@ -47,6 +55,7 @@ package struct ServerConfiguration: Sendable, Equatable {
         port: Int = 8080,
         podName: String = ServerConfiguration.defaultPodName(),
         maxBodyBytes: Int = 64 * 1024 * 1024,
+        maxInflightBodyBytes: Int? = nil,
         maxJSONDepth: Int = 64,
         shutdownGrace: Duration = .seconds(15),
         executeTimeout: Duration = .seconds(900),
@@ -59,6 +68,7 @@ package struct ServerConfiguration: Sendable, Equatable {
         self.port = port
         self.podName = podName
         self.maxBodyBytes = maxBodyBytes
+        self.maxInflightBodyBytes = maxInflightBodyBytes ?? (maxBodyBytes > Int.max / 2 ? Int.max : maxBodyBytes * 2)
         self.maxJSONDepth = maxJSONDepth
         self.shutdownGrace = shutdownGrace
         self.executeTimeout = executeTimeout
@@ -68,16 +78,22 @@ package struct ServerConfiguration: Sendable, Equatable {
         self.callbackTimeout = callbackTimeout
     }
 
-    /// Reads SERVER_HOST, SERVER_PORT, POD_NAME, INGEST_MAX_BODY_BYTES, INGEST_SHUTDOWN_GRACE_SECONDS,
+    /// Reads SERVER_HOST, SERVER_PORT, POD_NAME, INGEST_MAX_BODY_BYTES, INGEST_MAX_INFLIGHT_BODY_BYTES, INGEST_SHUTDOWN_GRACE_SECONDS,
     /// INGEST_EXECUTE_TIMEOUT_SECONDS and INGEST_CALLBACK_TIMEOUT_SECONDS; unset or empty means the default.
     /// Throws `IngestError(.configuration)` naming the variable when a value is not usable.
     package static func fromEnvironment(_ values: [String: String]) throws -> ServerConfiguration {
-        let env = Environment(values)
+        try fromEnvironment(Environment(values))
+    }
+
+    /// As ``fromEnvironment(_:)-([String:String])``, through the configuration reader.
+    package static func fromEnvironment(_ env: Environment) throws -> ServerConfiguration {
         let longest = 999_999_999.0
         var config = ServerConfiguration(podName: env.string("POD_NAME") ?? env.string("HOSTNAME") ?? defaultPodName())
         if let host = env.string("SERVER_HOST") { config.host = host }
         if let port = try env.int("SERVER_PORT", range: 0...65535) { config.port = port }
         if let bytes = try env.int("INGEST_MAX_BODY_BYTES", range: 1...Int.max) { config.maxBodyBytes = bytes }
+        config.maxInflightBodyBytes = try env.int("INGEST_MAX_INFLIGHT_BODY_BYTES", range: 1...Int.max)
+            ?? (config.maxBodyBytes > Int.max / 2 ? Int.max : config.maxBodyBytes * 2)
         if let grace = try env.seconds("INGEST_SHUTDOWN_GRACE_SECONDS", range: 0...longest) { config.shutdownGrace = grace }
         if let timeout = try env.seconds("INGEST_EXECUTE_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.executeTimeout = timeout }
         if let timeout = try env.seconds("INGEST_CALLBACK_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.callbackTimeout = timeout }

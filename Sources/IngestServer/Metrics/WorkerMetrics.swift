@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import IngestCore
+import IngestKit
 import Prometheus
 
 /// The worker's Prometheus metrics. One registry per process: Hummingbird's `MetricsMiddleware`
@@ -51,8 +52,8 @@ package struct WorkerMetrics: Sendable {
 
     /// Counts a failed execute by reason (also for failures outside the pipeline: bad input,
     /// timeouts, lost callbacks).
-    package func recordFailure(reason: String) {
-        registry.makeCounter(descriptor: Self.failures, labels: [("reason", reason)]).increment()
+    package func recordFailure(reason: IngestError.Reason) {
+        registry.makeCounter(descriptor: Self.failures, labels: [("reason", reason.rawValue)]).increment()
     }
 
     /// Tracks executions in progress.

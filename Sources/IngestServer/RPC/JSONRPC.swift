@@ -139,7 +139,7 @@ package struct JSONRPCFailure: Error, Sendable, Equatable {
 }
 
 /// Builds the messages the worker sends. Every one carries `"jsonrpc":"2.0"`: the orchestrator
-/// rejects a message without it (protocol §2).
+/// rejects a message without it (the Stepflow protocol).
 package enum JSONRPCEncoder {
     /// A success response.
     package static func result(id: JSONRPCID?, _ result: JSONValue) -> JSONValue {
@@ -157,11 +157,34 @@ package enum JSONRPCEncoder {
     }
 
     /// One SSE event as the orchestrator parses it: `data: <one-line JSON>\n\n` (no CRLF, a space
-    /// after the colon; protocol §8.2). Compact JSON never contains a raw newline.
+    /// after the colon, as the Stepflow orchestrator parses SSE). Compact JSON never contains a raw newline.
     package static func sseEvent(_ message: JSONValue) -> Data {
+        sseEvent(data: message.jsonData())
+    }
+
+    /// ``sseEvent(_:)`` for a message already encoded as compact JSON.
+    package static func sseEvent(data message: Data) -> Data {
         var data = Data("data: ".utf8)
-        data.append(message.jsonData())
+        data.append(message)
         data.append(contentsOf: [0x0A, 0x0A])
+        return data
+    }
+
+    /// A place in a message for JSON encoded elsewhere (the component's output): a string no
+    /// message can otherwise hold, replaced by the bytes after encoding.
+    package struct Slot: Sendable {
+        let marker = "ingest-slot-" + UUID().uuidString
+        package init() {}
+        /// What to put in the message where the JSON goes.
+        package var value: JSONValue { .string(marker) }
+    }
+
+    /// `message` as compact JSON, with `slot` replaced by `json` (which must be one JSON value).
+    package static func data(_ message: JSONValue, filling slot: Slot, with json: Data) -> Data {
+        var data = message.jsonData()
+        if let range = data.range(of: Data("\"\(slot.marker)\"".utf8)) {
+            data.replaceSubrange(range, with: json)
+        }
         return data
     }
 }
@@ -182,19 +205,5 @@ extension JSONRPCError {
     /// -32602: params or input of the wrong shape, or refused.
     package static func invalidParams(_ detail: String, reason: IngestError.Reason = .invalidInput) -> JSONRPCError {
         JSONRPCError(code: invalidParamsCode, message: "Invalid params: \(detail)", data: ["reason": .string(reason.rawValue)])
-    }
-}
-
-extension JSONValue {
-    /// "a string", "an object"…: for error messages about the wrong JSON type.
-    package var kindDescription: String {
-        switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .int, .double: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
-        }
     }
 }

@@ -3,7 +3,7 @@ import IngestKit
 
 /// The worker's requests to the orchestrator (`blobs/get`) that await a reply. The request goes out
 /// as an SSE event on the execute response; the reply comes back as a separate POST, possibly on
-/// another connection, so the table is process-wide and keyed by JSON-RPC id (protocol §8.3).
+/// another connection, so the table is process-wide and keyed by JSON-RPC id.
 package actor PendingCallbacks {
     private var waiting: [JSONRPCID: AsyncStream<Result<JSONValue, JSONRPCError>>.Continuation] = [:]
 

@@ -5,26 +5,31 @@ import IngestCore
 import IngestKit
 import Logging
 import NIOCore
+import Synchronization
 
-/// `POST /`: every JSON-RPC message of the Stepflow orchestrator (protocol §1). Requests get a JSON
+/// `POST /`: every JSON-RPC message of the Stepflow orchestrator. Requests get a JSON
 /// reply, or an SSE stream when the execution calls back (`blobs/get`); notifications and the
 /// orchestrator's replies to our callbacks get 202.
 package struct RPCController<Ingester: DocumentIngesting>: Sendable {
-    let executor: IngestExecutor<Ingester>
+    let component: IngestComponent
     let configuration: ServerConfiguration
     let state: WorkerState
     let metrics: WorkerMetrics
+    /// One permit per request-body byte (INGEST_MAX_INFLIGHT_BODY_BYTES): bounds the memory of
+    /// bodies being read, parsed and decoded, and of the executes that hold them.
+    let bodyBudget: AsyncLimiter
 
     /// A controller running `/ingest` executions on `ingester`.
     package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, metrics: WorkerMetrics) {
-        self.executor = IngestExecutor(ingester: ingester, metrics: metrics, executeTimeout: configuration.executeTimeout)
+        self.component = IngestComponent(ingester: ingester, executeTimeout: configuration.executeTimeout)
+        self.bodyBudget = AsyncLimiter(limit: configuration.maxInflightBodyBytes)
         self.configuration = configuration
         self.state = state
         self.metrics = metrics
     }
 
     /// The header carrying the instance id on SSE responses; the orchestrator copies it into its
-    /// reply POSTs and the balancer routes those by it (protocol §8.4, §9).
+    /// reply POSTs and the balancer routes those by it.
     package static var instanceHeader: HTTPField.Name { HTTPField.Name("Stepflow-Instance-Id")! }
 
     /// Registers `POST /`.
@@ -36,8 +41,19 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
 
     // MARK: - Envelope
 
+    /// Reserves the body's bytes in ``bodyBudget`` before reading it (the declared length, or
+    /// the body limit when chunked) and keeps them until the reply is ready, so concurrent
+    /// executes wait for room instead of holding more than the budget. A body declared over the
+    /// limit is refused unread and reserves nothing to speak of.
     func handle(_ request: Request, channel: (any Channel)?, logger: Logger) async throws -> Response {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
+        let weight = declared.map { $0 > configuration.maxBodyBytes ? 1 : $0 } ?? configuration.maxBodyBytes
+        return try await bodyBudget.withPermit(weight: weight) {
+            try await handleWithinBudget(request, declared: declared, channel: channel, logger: logger)
+        }
+    }
+
+    func handleWithinBudget(_ request: Request, declared: Int?, channel: (any Channel)?, logger: Logger) async throws -> Response {
         let body: Data
         do {
             body = try await BoundedBody.collect(request.body, declaredLength: declared, limit: configuration.maxBodyBytes)
@@ -115,7 +131,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         case "initialize":
             metrics.recordRPC(method: method, outcome: "ok")
             logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)"])
-            // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase (protocol §3, §11).
+            // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase.
             return reply(id, .success(["server_protocol_version": 1, "serverProtocolVersion": 1]), method: method)
         case "components/list":
             return reply(id, .success(["components": .array(ComponentCatalog.all)]), method: method)
@@ -162,41 +178,69 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             if let value = observability?[key]?.stringValue { logger[metadataKey: key] = "\(value)" }
         }
 
-        let input: IngestInput
+        let input: ComponentInput
         do {
-            input = try IngestInput.parse(fields["input"])
+            input = try ComponentInput.parse(fields["input"])
         } catch {
-            metrics.recordFailure(reason: error.reason.rawValue)
+            metrics.recordFailure(reason: error.reason)
             logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
             return reply(id, .failure(.invalidParams("input for /ingest: \(error.message)")), method: "components/execute")
         }
 
         // Cancel the document when the orchestrator's connection goes away.
         let closeSignal = if let channel { await ConnectionCloseWatcher.signal(of: channel) } else { ConnectionCloseSignal?.none }
-        if case .blob = input.source {
+        if input.blob != nil {
             return streamExecute(id: id, input: input, observability: observability, closeSignal: closeSignal, logger: logger)
         }
-        let executor = self.executor
+        let run = self.run
         let executeLogger = logger
-        let result: Result<JSONValue, JSONRPCError>
+        let result: ComponentResult
         do {
             result = try await cancellingOnClose(closeSignal) {
-                try await executor.execute(input, fetchBlob: { _ in throw IngestError(.internalError, "no callback channel on a JSON reply") }, logger: executeLogger)
+                try await run(input, NoBlobs(), executeLogger)
             }
         } catch {
             metrics.recordRPC(method: "components/execute", outcome: "cancelled")
             return Response(status: .noContent)
         }
-        return reply(id, result.map { ["output": $0] }, method: "components/execute")
+        let outcome: String
+        if case .success = result { outcome = "ok" } else { outcome = "error" }
+        metrics.recordRPC(method: "components/execute", outcome: outcome)
+        return Self.json(Self.executeReply(id, result), status: .ok)
+    }
+
+    /// One execution with the worker's metrics around it.
+    var run: @Sendable (ComponentInput, any BlobReader, Logger) async throws -> ComponentResult {
+        let component = self.component
+        let metrics = self.metrics
+        return { input, blobs, logger in
+            metrics.executeStarted()
+            defer { metrics.executeFinished() }
+            let result: ComponentResult
+            do {
+                result = try await component.execute(input, blobs: blobs, logger: logger)
+            } catch {
+                metrics.recordFailure(reason: .cancelled)
+                throw error
+            }
+            switch result {
+            case .success(let output):
+                metrics.recordOutcome(output.outcome)
+            case .failure(let failure):
+                if let outcome = failure.outcome { metrics.recordOutcome(outcome.outcome) } else { metrics.recordFailure(reason: failure.reason) }
+            }
+            return result
+        }
     }
 
     /// The SSE path: stream `blobs/get` to the orchestrator, wait for its reply POST (routed here
     /// by instance id), ingest, then send the final response event and end the stream.
-    func streamExecute(id: JSONRPCID, input: IngestInput, observability: JSONValue?, closeSignal: ConnectionCloseSignal?, logger: Logger) -> Response {
-        let executor = self.executor
+    func streamExecute(id: JSONRPCID, input: ComponentInput, observability: JSONValue?, closeSignal: ConnectionCloseSignal?, logger: Logger) -> Response {
+        let run = self.run
         let callbacks = state.callbacks
         let callbackTimeout = configuration.callbackTimeout
         let metrics = self.metrics
+        let budget = self.bodyBudget
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",
@@ -204,16 +248,20 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let (events, sink) = AsyncStream.makeStream(of: JSONValue.self)
-            let final: JSONValue? = try? await withThrowingTaskGroup(of: JSONValue.self) { group in
+            let final: FinalReply? = try? await withThrowingTaskGroup(of: FinalReply.self) { group in
                 group.addTask {
                     defer { sink.finish() }
-                    let fetch: IngestExecutor<Ingester>.BlobFetcher = { blobID in
-                        try await Self.fetchBlob(blobID, observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger)
-                    }
+                    // The blob arrives in the orchestrator's reply POST, whose reservation ends
+                    // with that request: this execution holds the blob's size until it ends.
+                    let hold = BudgetHold(budget: budget)
+                    defer { hold.releaseAll() }
+                    let blobs = CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger, hold: hold)
                     let result = try await cancellingOnClose(closeSignal) {
-                        try await executor.execute(input, fetchBlob: fetch, logger: logger)
+                        try await run(input, blobs, logger)
                     }
-                    return Self.message(id, result.map { ["output": $0] })
+                    let ok: Bool
+                    if case .success = result { ok = true } else { ok = false }
+                    return FinalReply(data: Self.executeReply(id, result), ok: ok)
                 }
                 for await event in events {
                     try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(event)))
@@ -225,43 +273,128 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
                 metrics.recordRPC(method: "components/execute", outcome: "cancelled")
                 return
             }
-            metrics.recordRPC(method: "components/execute", outcome: final["error"] == nil ? "ok" : "error")
-            try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(final)))
+            metrics.recordRPC(method: "components/execute", outcome: final.ok ? "ok" : "error")
+            try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(data: final.data)))
             try await writer.finish(nil)
         })
     }
 
-    /// One `blobs/get` round trip: the request goes out as an SSE event, the reply arrives as a POST.
-    static func fetchBlob(
-        _ blobID: String,
-        observability: JSONValue?,
-        callbacks: PendingCallbacks,
-        timeout: Duration,
-        send: @escaping @Sendable (JSONValue) -> Void,
-        logger: Logger
-    ) async throws -> JSONValue {
-        let callID = JSONRPCID.string(UUID().uuidString.lowercased())
-        var params: [String: JSONValue] = ["blob_id": .string(blobID)]
-        if let observability { params["observability"] = observability }
-        let request = JSONRPCEncoder.request(id: callID, method: "blobs/get", params: .object(params))
-        logger.debug("blobs/get", metadata: ["blob_id": "\(blobID)", "callback_id": "\(callID)"])
-        let reply: Result<JSONValue, JSONRPCError>
-        do {
-            reply = try await callbacks.call(id: callID, timeout: timeout) { send(request) }
-        } catch is PendingCallbacks.CallbackTimeout {
-            throw IngestError(
-                .serviceUnavailable,
-                "the orchestrator did not answer blobs/get for blob \(blobID) within \(timeout.components.seconds) s; check that replies reach this replica (Stepflow-Instance-Id routing)"
-            )
+    /// Permits of the body budget held by one SSE execution beyond its request (its blob, once it
+    /// has arrived), all given back when the execution ends.
+    final class BudgetHold: Sendable {
+        let budget: AsyncLimiter
+        private let held = Mutex(0)
+
+        init(budget: AsyncLimiter) { self.budget = budget }
+
+        /// Waits until `bytes` fit in the budget, then holds them.
+        func take(_ bytes: Int) async throws {
+            let taken = try await budget.acquire(weight: bytes)
+            held.withLock { $0 += taken }
         }
-        switch reply {
-        case .success(let result):
-            guard let data = result["data"] else {
-                throw IngestError(.invalidInput, "the orchestrator's blobs/get reply for blob \(blobID) has no data")
+
+        func releaseAll() {
+            let permits = held.withLock { held in
+                defer { held = 0 }
+                return held
             }
-            return data
-        case .failure(let error):
-            throw IngestError(.invalidInput, "blob \(blobID) could not be read from the orchestrator (\(error.code): \(error.message)); check the blob_id")
+            if permits > 0 { budget.release(permits: permits) }
+        }
+
+        /// About the bytes `value` takes as JSON text (its strings and numbers), without encoding it.
+        static func approximateBytes(_ value: JSONValue) -> Int {
+            switch value {
+            case .null, .bool, .int, .double: 8
+            case .string(let text): text.utf8.count + 2
+            case .array(let items): items.reduce(2) { $0 + approximateBytes($1) + 1 }
+            case .object(let fields): fields.reduce(2) { $0 + $1.key.utf8.count + 4 + approximateBytes($1.value) }
+            }
+        }
+    }
+
+    /// The last SSE event of an execution, encoded, and whether it is a success.
+    struct FinalReply: Sendable {
+        var data: Data
+        var ok: Bool
+    }
+
+    /// No blob source on a JSON reply: the parser sends blobs down the SSE path.
+    struct NoBlobs: BlobReader {
+        func blob(id: String) async throws -> BlobContent {
+            throw IngestError(.internalError, "no callback channel on a JSON reply")
+        }
+    }
+
+    /// Reads a blob with one `blobs/get` round trip: the request goes out as an SSE event, the
+    /// reply arrives as a POST.
+    struct CallbackBlobReader: BlobReader {
+        var observability: JSONValue?
+        var callbacks: PendingCallbacks
+        var timeout: Duration
+        var send: @Sendable (JSONValue) -> Void
+        var logger: Logger
+        /// Where the blob's size is reserved in the body budget once it has arrived.
+        var hold: BudgetHold?
+
+        func blob(id blobID: String) async throws -> BlobContent {
+            let callID = JSONRPCID.string(UUID().uuidString.lowercased())
+            var params: [String: JSONValue] = ["blob_id": .string(blobID)]
+            if let observability { params["observability"] = observability }
+            let request = JSONRPCEncoder.request(id: callID, method: "blobs/get", params: .object(params))
+            logger.debug("blobs/get", metadata: ["blob_id": "\(blobID)", "callback_id": "\(callID)"])
+            let reply: Result<JSONValue, JSONRPCError>
+            do {
+                reply = try await callbacks.call(id: callID, timeout: timeout) { send(request) }
+            } catch is PendingCallbacks.CallbackTimeout {
+                throw IngestError(
+                    .serviceUnavailable,
+                    "the orchestrator did not answer blobs/get for blob \(blobID) within \(timeout.components.seconds) s; check that replies reach this replica (Stepflow-Instance-Id routing)"
+                )
+            }
+            switch reply {
+            case .success(let result):
+                guard let data = result["data"] else {
+                    throw IngestError(.invalidInput, "the orchestrator's blobs/get reply for blob \(blobID) has no data")
+                }
+                try await hold?.take(BudgetHold.approximateBytes(data))
+                return .json(data)
+            case .failure(let error):
+                throw IngestError(.invalidInput, "blob \(blobID) could not be read from the orchestrator (\(error.code): \(error.message)); check the blob_id")
+            }
+        }
+    }
+
+    // MARK: - Execute replies
+
+    /// The JSON-RPC error for a failed execution: invalid input is -32602 (the flow must change),
+    /// an unexpected error in the worker -32603, every other reason -32003, the code the Stepflow
+    /// SDK uses for a failed component. The orchestrator shows `component server error(<code>): <message>`.
+    package static func error(for failure: ComponentFailure) -> JSONRPCError {
+        let data: JSONValue = ["reason": .string(failure.reason.rawValue), "source": .string(failure.source)]
+        if failure.reason == .invalidInput {
+            return JSONRPCError(code: JSONRPCError.invalidParamsCode, message: "Invalid input for /ingest (source '\(failure.source)'): \(failure.message)", data: data)
+        }
+        if failure.reason == .internalError && failure.outcome == nil {
+            return JSONRPCError(code: JSONRPCError.internalErrorCode, message: "Internal error while ingesting '\(failure.source)'; the worker log has the details", data: data)
+        }
+        return JSONRPCError(code: JSONRPCError.executionFailedCode, message: "Ingest failed for '\(failure.source)' [\(failure.reason.rawValue)]: \(failure.message)", data: data)
+    }
+
+    /// The reply to `components/execute`: the outcome's JSON goes in as the component encoded it
+    /// (`result.output`, or `error.data.outcome` for a failed document).
+    static func executeReply(_ id: JSONRPCID, _ result: ComponentResult) -> Data {
+        let slot = JSONRPCEncoder.Slot()
+        switch result {
+        case .success(let output):
+            return JSONRPCEncoder.data(JSONRPCEncoder.result(id: id, ["output": slot.value]), filling: slot, with: output.json)
+        case .failure(let failure):
+            var error = Self.error(for: failure)
+            guard let outcome = failure.outcome, case .object(var data) = error.data ?? .null else {
+                return JSONRPCEncoder.error(id: id, error).jsonData()
+            }
+            data["outcome"] = slot.value
+            error.data = .object(data)
+            return JSONRPCEncoder.data(JSONRPCEncoder.error(id: id, error), filling: slot, with: outcome.json)
         }
     }
 
@@ -282,8 +415,11 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     }
 
     static func json(_ message: JSONValue, status: HTTPResponse.Status) -> Response {
-        let data = message.jsonData()
-        return Response(
+        json(message.jsonData(), status: status)
+    }
+
+    static func json(_ data: Data, status: HTTPResponse.Status) -> Response {
+        Response(
             status: status,
             headers: [.contentType: "application/json", .contentLength: String(data.count)],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))

@@ -69,39 +69,58 @@ actor InMemoryIndex: ChunkIndex {
     var writes = 0
     var failWritesWith: IngestError?
 
-    func prepare(index: String, vectorField: String, dimension: Int) async throws {
+    func prepare(index: String, embeddingModel: String, dimension: Int) async throws {
         var idx = indexes[index] ?? Index()
-        if let existing = idx.dimension[vectorField], existing != dimension {
-            throw IngestError(.dimensionMismatch, "\(vectorField) has \(existing), got \(dimension)")
+        if let existing = idx.dimension[embeddingModel], existing != dimension {
+            throw IngestError(.dimensionMismatch, "\(embeddingModel) has \(existing), got \(dimension)")
         }
-        idx.dimension[vectorField] = dimension
+        idx.dimension[embeddingModel] = dimension
         indexes[index] = idx
     }
-
-    func vectorDimension(index: String, vectorField: String) async throws -> Int? { indexes[index]?.dimension[vectorField] }
 
     func storedSource(index: String, source: String) async throws -> StoredSource {
         guard let idx = indexes[index] else { return .empty }
         var byGeneration: [String: StoredSource.Generation] = [:]
         for doc in idx.docs.values where doc["source"]?.stringValue == source {
             let g = doc["generation"]?.stringValue ?? ""
-            var entry = byGeneration[g] ?? .init(generation: g, storedChunks: 0, chunkCount: doc["chunk_count"]?.intValue ?? 0, documentID: doc["document_id"]?.stringValue)
+            var entry = byGeneration[g] ?? .init(generation: g, storedChunks: 0, chunkCount: doc["chunk_count"]?.intValue ?? 0)
             entry.storedChunks += 1
             byGeneration[g] = entry
         }
         return StoredSource(generations: byGeneration.values.sorted { $0.generation < $1.generation })
     }
 
-    func write(index: String, documents: [IndexDocument], refresh: Bool) async throws {
+    func write(index: String, records: [ChunkRecord], refresh: Bool) async throws {
         if let failWritesWith { throw failWritesWith }
-        if let onWrite { await onWrite(documents.first?.fields["source"]?.stringValue ?? "") }
+        if let onWrite { await onWrite(records.first?.source ?? "") }
         writes += 1
         var idx = indexes[index] ?? Index()
-        for d in documents { idx.docs[d.id] = d.fields }
+        for r in records { idx.docs[r.id] = Self.fields(of: r) }
         indexes[index] = idx
     }
 
+    /// The record as OpenSearch's `_source` (the field names the README documents), so tests
+    /// read stored chunks the way a search would.
+    static func fields(of r: ChunkRecord) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [
+            "text": .string(r.text), "chunk_index": .int(r.chunkIndex), "chunk_count": .int(r.chunkCount),
+            "headings": .array(r.headings.map { .string($0) }), "pages": .array(r.pages.map { .int($0) }),
+            "source": .string(r.source), "document_id": .string(r.documentID), "generation": .string(r.generation),
+            "filename": .string(r.filename), "file_size": .int(r.fileSize), "indexed_time": .string(r.indexedTime),
+            "embedding_model": .string(r.embeddingModel), "embedding_dimensions": .int(r.vector.count),
+            "chunk_embedding_" + r.embeddingModel.lowercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined(): .array(r.vector.map { .double(Double($0)) }),
+        ]
+        if let first = r.pages.first { fields["page"] = .int(first) }
+        if let v = r.mimetype { fields["mimetype"] = .string(v) }
+        if let v = r.owner { fields["owner"] = .string(v) }
+        if let v = r.ownerName { fields["owner_name"] = .string(v) }
+        if let v = r.ownerEmail { fields["owner_email"] = .string(v) }
+        if let v = r.connectorType { fields["connector_type"] = .string(v) }
+        return fields
+    }
+
     func deleteChunks(index: String, source: String, keepGeneration: String?) async throws -> Int {
+        if let failDeletesWith { throw failDeletesWith }
         guard var idx = indexes[index] else { return 0 }
         let doomed = idx.docs.filter { $0.value["source"]?.stringValue == source && $0.value["generation"]?.stringValue != keepGeneration }.map(\.key)
         for id in doomed { idx.docs[id] = nil }
@@ -109,8 +128,14 @@ actor InMemoryIndex: ChunkIndex {
         return doomed.count
     }
 
+    /// Set to make listing (`sources`) or deleting fail, like an OpenSearch that refuses (for `--prune`).
+    var failListingWith: IngestError?
+    var failDeletesWith: IngestError?
+    func setPruneFailures(listing: IngestError?, deletes: IngestError?) { failListingWith = listing; failDeletesWith = deletes }
+
     func sources(index: String, prefix: String) async throws -> [String] {
-        Array(Set((indexes[index]?.docs ?? [:]).values.compactMap { $0["source"]?.stringValue }.filter { $0.hasPrefix(prefix) })).sorted()
+        if let failListingWith { throw failListingWith }
+        return Array(Set((indexes[index]?.docs ?? [:]).values.compactMap { $0["source"]?.stringValue }.filter { $0.hasPrefix(prefix) })).sorted()
     }
 
     func checkHealth() async throws {}
