@@ -25,6 +25,12 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The Stepflow 0.12+ worker transport (gRPC pull). The Swift code generated from the .proto
+        // files is committed (scripts/gen-grpc), so no build runs protoc or its plugins.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): gunzip for `ingest chunk file.json.gz`.
@@ -81,12 +87,36 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Stepflow 0.12+/0.13 worker: TasksService.PullTasks, claim and heartbeats, CompleteTask,
+        // BlobService, over gRPC. The pull loop is decision logic over two small seams
+        // (TaskSource, OrchestratorClient) so it is tested against in-memory fakes.
+        .target(
+            name: "IngestStepflowGRPC",
+            dependencies: [
+                "IngestKit",
+                "IngestCore",
+                "IngestServer",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Protos"],
+            swiftSettings: swiftSettings
+        ),
         // The one binary: argument parsing and wiring only.
         .executableTarget(
             name: "ingest",
             dependencies: [
                 "IngestCore",
                 "IngestServer",
+                "IngestStepflowGRPC",
                 "IngestOpenSearch",
                 "IngestChunking",
                 "IngestTokenizer",
@@ -114,5 +144,6 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "IngestStepflowGRPCTests", dependencies: ["IngestStepflowGRPC"], swiftSettings: swiftSettings),
     ]
 )
