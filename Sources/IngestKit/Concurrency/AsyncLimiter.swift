@@ -50,7 +50,11 @@ package final class AsyncLimiter: Sendable {
     /// Callers waiting for a permit (for metrics and tests).
     package var waiting: Int { state.withLock { $0.waiters.count } }
 
-    private func acquire() async throws {
+    /// Takes a permit, waiting in FIFO order; pair it with exactly one ``release()``. For a permit
+    /// that outlives the caller's scope (the gRPC pull loop takes a slot before reading a task
+    /// and the task gives it back when it ends); otherwise prefer ``withPermit(isolation:_:)``.
+    /// - Throws: `CancellationError` when the task is cancelled while waiting (no permit taken).
+    package func acquire() async throws {
         try Task.checkCancellation()
         let id: UInt64 = state.withLock { state in
             let id = state.nextID
@@ -87,7 +91,8 @@ package final class AsyncLimiter: Sendable {
         }
     }
 
-    private func release() {
+    /// Gives back a permit taken by ``acquire()``.
+    package func release() {
         let next: CheckedContinuation<Void, any Error>? = state.withLock { state in
             guard !state.waiters.isEmpty else {
                 state.available += 1
