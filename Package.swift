@@ -144,6 +144,15 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "IngestStepflowGRPCTests", dependencies: ["IngestStepflowGRPC"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IngestStepflowGRPCTests",
+            dependencies: [
+                "IngestStepflowGRPC", "IngestKit",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
