@@ -459,10 +459,11 @@ def test_sigkilled_worker_tasks_are_reassigned_nothing_lost(grpc_stack, opensear
     assert got == want, (len(got), len(want))
 
 
-def test_sigterm_during_a_document_completes_it_and_exits_0(grpc_stack, ingest_flow, opensearch, index_name):
+def test_sigterm_during_a_document_completes_it_and_exits_0(grpc_stack, opensearch, index_name):
     """Last in the module: it stops one worker. The run is submitted without waiting, the worker
     that claimed it gets SIGTERM while the document is converting: readiness turns off at once,
     the document completes and the run with it, and the process exits 0."""
+    ingest_flow = grpc_stack.store_flow("ingest.yaml")  # again: the restart test's in-memory server forgot it
     # A long document (hundreds of chunks to embed) so the signal lands while it is in flight.
     path = grpc_stack.docs_dir / "long_read.md"
     para = "The quarterly archive policy keeps every ledger for seven years and reviews access monthly. "

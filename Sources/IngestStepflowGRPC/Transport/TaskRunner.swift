@@ -360,3 +360,25 @@ final class TaskRoute: Sendable {
         set { current.withLock { $0 = newValue } }
     }
 }
+
+extension TaskOutcome: CustomStringConvertible {
+    /// Short, for logs: `completed output`, `completed error invalidInput`, `aborted should_abort`.
+    package var description: String {
+        switch self {
+        case .completed(let result): "completed \(result)"
+        case .notClaimed(let why): "not claimed: \(why)"
+        case .aborted(let why): "aborted: \(why)"
+        case .undelivered(let why): "undelivered: \(why)"
+        }
+    }
+}
+
+extension TaskOutcome.CompletedResult: CustomStringConvertible {
+    package var description: String {
+        switch self {
+        case .output: "output"
+        case .components: "components"
+        case .error(let code): "error \(code)"
+        }
+    }
+}
