@@ -28,6 +28,12 @@ let package = Package(
         // The configuration reader (flags over environment); already built for Hummingbird, with
         // the same traits (none), so it adds no new code to the graph.
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: []),
+        // The Stepflow 0.12+ worker transport (gRPC pull). The Swift code generated from the .proto
+        // files is committed (scripts/gen-grpc), so no build runs protoc or its plugins.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // zlib from the system (zlib1g-dev): gunzip for `ingest chunk file.json.gz`.
@@ -85,12 +91,36 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Stepflow 0.12+/0.13 worker: TasksService.PullTasks, claim and heartbeats, CompleteTask,
+        // BlobService, over gRPC. The pull loop is decision logic over two small seams
+        // (TaskSource, OrchestratorClient) so it is tested against in-memory fakes.
+        .target(
+            name: "IngestStepflowGRPC",
+            dependencies: [
+                "IngestKit",
+                "IngestCore",
+                "IngestServer",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Protos"],
+            swiftSettings: swiftSettings
+        ),
         // The one binary: argument parsing and wiring only.
         .executableTarget(
             name: "ingest",
             dependencies: [
                 "IngestCore",
                 "IngestServer",
+                "IngestStepflowGRPC",
                 "IngestOpenSearch",
                 "IngestChunking",
                 "IngestTokenizer",
@@ -120,6 +150,16 @@ let package = Package(
             name: "IngestServerTests",
             dependencies: ["IngestServer", .product(name: "HummingbirdTesting", package: "hummingbird")],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngestStepflowGRPCTests",
+            dependencies: [
+                "IngestStepflowGRPC", "IngestKit",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

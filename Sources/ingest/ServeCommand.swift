@@ -3,6 +3,7 @@ import Foundation
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestStepflowGRPC
 import Logging
 
 /// `ingest serve`: the Stepflow component worker (`/langflow/ingest`). It starts even when
@@ -11,10 +12,13 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the Stepflow component worker (JSON-RPC over HTTP on SERVER_HOST:SERVER_PORT)."
+        abstract: "Run the Stepflow component worker (JSON-RPC over HTTP on SERVER_HOST:SERVER_PORT, or a gRPC pull worker with --transport grpc)."
     )
 
     @OptionGroup var embedding: EmbeddingOptions
+
+    @Option(help: "Worker transport: http (Stepflow 0.9-0.11, the default) or grpc (Stepflow 0.12+, pulls from STEPFLOW_TASKS_URL). Overrides STEPFLOW_TRANSPORT.")
+    var transport: String?
 
     func run() async throws {
         let env = Environment(flags: embedding.flags)
@@ -30,8 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
             Terminal.error(error.message)
         }
         let server: ServerConfiguration
+        let grpc: GRPCWorkerSettings?
         do {
             server = try ServerConfiguration.fromEnvironment(env)
+            grpc = try GRPCWorkerSettings.selected(transportOption: transport, env)
         } catch let error as IngestError {
             report(error)
             throw ExitCode(2)
@@ -39,7 +45,11 @@ struct ServeCommand: AsyncParsableCommand {
         let runtime = try Startup.runtime(env, forWorker: true, logger: logger, report: report)
         logger.info("embedder: \(runtime.embedderSummary)")
         do {
-            try await runServer(configuration: server, ingester: runtime.pipeline, logger: logger)
+            if let grpc {
+                try await runGRPCWorker(server: server, settings: grpc, ingester: runtime.pipeline, logger: logger)
+            } else {
+                try await runServer(configuration: server, ingester: runtime.pipeline, logger: logger)
+            }
         } catch {
             await runtime.shutdown()
             throw error

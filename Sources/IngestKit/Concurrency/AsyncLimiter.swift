@@ -66,6 +66,15 @@ package final class AsyncLimiter: Sendable {
         release(permits)
     }
 
+    /// Takes one permit for a hold that outlives the caller's scope (the gRPC pull loop takes a
+    /// slot before reading a task, and the task gives it back when it ends); pair it with exactly
+    /// one ``release()``.
+    /// - Throws: `CancellationError` when the task is cancelled while waiting (no permit taken).
+    package func acquire() async throws { _ = try await acquire(weight: 1) }
+
+    /// Gives back a permit taken by ``acquire()``.
+    package func release() { release(permits: 1) }
+
     /// Permits held right now (for metrics and tests).
     package var inUse: Int { state.withLock { limit - $0.available } }
 

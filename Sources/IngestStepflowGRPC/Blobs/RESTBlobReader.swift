@@ -1,0 +1,71 @@
+import Foundation
+import IngestCore
+import IngestKit
+
+/// Reads blobs from the REST blob API of Stepflow 0.10 and 0.11 (`capabilities.blobApiUrl` of
+/// their `initialize`, or STEPFLOW_BLOB_API_URL): `GET {blob API}/{blob_id}` with
+/// `Accept: application/octet-stream`.
+///
+/// Checked against the real 0.11.1 server: with that header it answers every blob as raw bytes and
+/// says which kind it is in `x-blob-type`: `data` (the body is the blob's JSON value, e.g. what
+/// `/builtin/put_blob` stored) or `binary` (the document's bytes, its file name in
+/// `content-disposition: attachment; filename="…"`). With the default `Accept: application/json`
+/// it answers `{"data":…,"blobType":"data","blobId":…}` for a JSON blob but HTTP 500 "Failed to
+/// deserialize blob data" for a binary one, so JSON is not asked for. A missing blob is 404 with
+/// `{"code":404,"message":"Blob '…' not found"}`.
+///
+/// Not wired into the HTTP transport yet (see the README); the gRPC worker uses ``GRPCBlobReader``.
+package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
+    let transport: Transport
+    /// The blob API's base, e.g. `http://stepflow-server:7840/api/v1/blobs` (no trailing slash).
+    let baseURL: String
+    let timeout: Duration
+
+    package init(transport: Transport, baseURL: String, timeout: Duration = .seconds(60)) {
+        self.transport = transport
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.timeout = timeout
+    }
+
+    package func blob(id: String) async throws(IngestError) -> BlobContent {
+        let encoded = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
+        let request = HTTPRequest(method: "GET", url: "\(baseURL)/\(encoded)", headers: [(name: "Accept", value: "application/octet-stream")])
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request, timeout: timeout)
+        } catch let error as IngestError {
+            throw IngestError(error.reason, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error.message); check STEPFLOW_BLOB_API_URL", transient: error.isTransient)
+        } catch {
+            throw IngestError(.serviceUnavailable, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error); check STEPFLOW_BLOB_API_URL", transient: true)
+        }
+        return try Self.content(of: response, blobID: id, baseURL: baseURL)
+    }
+
+    /// The blob in `response` (pure, for tests).
+    package static func content(of response: HTTPResponse, blobID id: String, baseURL: String) throws(IngestError) -> BlobContent {
+        switch response.status {
+        case 200:
+            break
+        case 404:
+            throw IngestError(.invalidInput, "blob \(id) does not exist in the orchestrator's blob store (\(redactingCredentials(baseURL))); store the document with /builtin/put_blob and pass the blob_id it returns")
+        default:
+            throw IngestError(.serviceUnavailable, "the blob API at \(redactingCredentials(baseURL)) answered HTTP \(response.status) for blob \(id): \(response.bodySnippet()); check STEPFLOW_BLOB_API_URL", transient: response.status >= 500 || response.status == 429)
+        }
+        let kind = response.header("x-blob-type")?.lowercased()
+        if kind == "binary" {
+            return .raw(bytes: response.body, filename: filename(fromDisposition: response.header("content-disposition")), contentType: nil)
+        }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: response.body) else {
+            throw IngestError(.invalidInput, "blob \(id) (type \(kind ?? "unknown")) is not JSON; store the document as {filename, base64} with /builtin/put_blob, or as a binary blob")
+        }
+        return .json(value)
+    }
+
+    /// `attachment; filename="doc.md"` -> `doc.md`.
+    static func filename(fromDisposition header: String?) -> String? {
+        guard let header, let range = header.range(of: "filename=") else { return nil }
+        var name = header[range.upperBound...].prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
+        if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { name = String(name.dropFirst().dropLast()) }
+        return name.isEmpty ? nil : name
+    }
+}

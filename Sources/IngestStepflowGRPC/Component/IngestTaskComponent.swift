@@ -1,0 +1,71 @@
+import Foundation
+import IngestCore
+import IngestKit
+import IngestServer
+import Logging
+
+/// The `ingest` component for the pull worker: IngestCore's transport-independent
+/// ``IngestComponent`` (the same parsing, pipeline, deadline and messages the HTTP worker runs),
+/// with the worker's metrics and the task's ids in its logs.
+package struct IngestTaskComponent: TaskComponent {
+    let component: IngestComponent
+    let metrics: WorkerMetrics
+    let logger: Logger
+
+    package init(ingester: any DocumentIngesting, metrics: WorkerMetrics, executeTimeout: Duration, logger: Logger) {
+        self.component = IngestComponent(ingester: ingester, executeTimeout: executeTimeout)
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The catalog `components/list` serves over HTTP, with the id an `execute` task names.
+    package var catalog: [ComponentDescription] {
+        [ComponentDescription(
+            componentID: IngestComponent.name,
+            path: "/" + IngestComponent.name,
+            description: IngestComponent.description,
+            inputSchema: IngestComponent.inputSchema,
+            outputSchema: IngestComponent.outputSchema
+        )]
+    }
+
+    package func execute(componentID: String, input: JSONValue, blobs: some BlobReader, context: ExecutionContext) async throws(CancellationError) -> Result<JSONValue, ComponentFailure> {
+        var logger = self.logger
+        logger[metadataKey: "task_id"] = "\(context.taskID)"
+        for (key, value) in [("run_id", context.runID), ("flow_id", context.flowID), ("step_id", context.stepID), ("trace_id", context.traceID)] {
+            if let value { logger[metadataKey: key] = "\(value)" }
+        }
+        logger[metadataKey: "attempt"] = "\(context.attempt)"
+
+        let parsed: ComponentInput
+        do {
+            parsed = try ComponentInput.parse(input)
+        } catch {
+            metrics.recordFailure(reason: .invalidInput)
+            logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
+            return .failure(ComponentFailure(reason: .invalidInput, source: "input", message: "Invalid input for /ingest: \(error.message)"))
+        }
+        metrics.executeStarted()
+        defer { metrics.executeFinished() }
+        let result: ComponentResult
+        do {
+            result = try await component.execute(parsed, blobs: blobs, logger: logger)
+        } catch {
+            metrics.recordFailure(reason: .cancelled)
+            throw CancellationError()
+        }
+        switch result {
+        case .success(let output):
+            metrics.recordOutcome(output.outcome)
+            do {
+                return .success(try JSONDecoder().decode(JSONValue.self, from: output.json))
+            } catch {
+                logger.error("the outcome could not be read back", metadata: ["error": "\(error)"])
+                return .failure(ComponentFailure(reason: .internalError, source: parsed.described, message: "the worker could not encode its own output; the worker log has the details"))
+            }
+        case .failure(let failure):
+            if let outcome = failure.outcome { metrics.recordOutcome(outcome.outcome) } else { metrics.recordFailure(reason: failure.reason) }
+            return .failure(failure)
+        }
+    }
+}

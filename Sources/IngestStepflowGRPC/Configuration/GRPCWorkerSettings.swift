@@ -1,0 +1,153 @@
+import Foundation
+import IngestKit
+
+/// Which worker transport `ingest serve` runs (STEPFLOW_TRANSPORT, `--transport`).
+package enum WorkerTransport: String, Sendable, CaseIterable {
+    /// JSON-RPC over HTTP: Stepflow 0.9 to 0.11 (today's behaviour, the default).
+    case http
+    /// The gRPC pull transport: Stepflow 0.12 and later.
+    case grpc
+
+    /// STEPFLOW_TRANSPORT, `http` when unset.
+    package static func fromEnvironment(_ env: Environment) throws(IngestError) -> WorkerTransport {
+        guard let raw = env.string("STEPFLOW_TRANSPORT") else { return .http }
+        return try parse(raw, what: "STEPFLOW_TRANSPORT")
+    }
+
+    /// `http` or `grpc` (any case); `what` names the setting in the error.
+    package static func parse(_ raw: String, what: String) throws(IngestError) -> WorkerTransport {
+        guard let transport = WorkerTransport(rawValue: raw.lowercased()) else {
+            throw IngestError(.configuration, "\(what)=\(raw) is not valid: expected http (Stepflow 0.9-0.11) or grpc (Stepflow 0.12+); fix or unset it")
+        }
+        return transport
+    }
+}
+
+/// A gRPC server address: `host:port` (as the Python SDK takes it), `http://host:port` (as the
+/// Rust SDK does) or `https://host[:port]` (TLS, trusting the system's roots).
+package struct GRPCEndpoint: Sendable, Hashable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
+    package var tls: Bool
+
+    package init(host: String, port: Int, tls: Bool) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+    }
+
+    package var description: String { "\(tls ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
+    /// Parses `text`; `what` names the setting (or the task field) in the error.
+    package static func parse(_ text: String, what: String) throws(IngestError) -> GRPCEndpoint {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        var rest = Substring(trimmed)
+        var tls = false
+        if let scheme = rest.range(of: "://") {
+            switch rest[..<scheme.lowerBound].lowercased() {
+            case "http", "grpc": tls = false
+            case "https", "grpcs": tls = true
+            default: throw invalid(text, what, "unknown scheme '\(rest[..<scheme.lowerBound])'")
+            }
+            rest = rest[scheme.upperBound...]
+        }
+        if let slash = rest.firstIndex(of: "/") {
+            guard rest[slash...].allSatisfy({ $0 == "/" }) else { throw invalid(text, what, "a gRPC address has no path") }
+            rest = rest[..<slash]
+        }
+        let host: Substring
+        var portText: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw invalid(text, what, "unclosed '[' of an IPv6 address") }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { throw invalid(text, what, "unexpected '\(after)' after the address") }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            host = rest
+        }
+        guard !host.isEmpty else { throw invalid(text, what, "no host") }
+        let port: Int
+        if let portText {
+            guard let parsed = Int(portText), (1...65535).contains(parsed) else { throw invalid(text, what, "the port must be 1-65535") }
+            port = parsed
+        } else if tls {
+            port = 443
+        } else {
+            throw invalid(text, what, "no port (e.g. 127.0.0.1:7840 or http://stepflow-server:7840)")
+        }
+        return GRPCEndpoint(host: String(host), port: port, tls: tls)
+    }
+
+    private static func invalid(_ text: String, _ what: String, _ why: String) -> IngestError {
+        IngestError(.configuration, "\(what)=\(redactingCredentials(text)) is not a gRPC address: \(why); give host:port, http://host:port or https://host[:port]")
+    }
+}
+
+/// The settings of the gRPC pull worker, with the Stepflow SDKs' variable names.
+package struct GRPCWorkerSettings: Sendable, Equatable {
+    /// The orchestrator's TasksService (STEPFLOW_TASKS_URL, required).
+    package var tasks: GRPCEndpoint
+    /// The `queueName` of the orchestrator's grpc plugin (STEPFLOW_QUEUE_NAME, default `ingest`).
+    package var queueName: String
+    /// Tasks in flight at once (STEPFLOW_MAX_CONCURRENT, default 4).
+    package var maxConcurrent: Int
+    /// BlobService (STEPFLOW_BLOB_URL, default the tasks address).
+    package var blobs: GRPCEndpoint
+    /// Largest message accepted, and largest task input (INGEST_MAX_BODY_BYTES, default 64 MiB;
+    /// grpc-swift's own default is 4 MiB).
+    package var maxMessageBytes: Int
+    /// Delays between reconnects of the pull stream.
+    package var reconnect: Backoff
+    /// Claim, completion and redirect limits of each task.
+    package var taskPolicy: TaskPolicy
+
+    package init(tasks: GRPCEndpoint, queueName: String = "ingest", maxConcurrent: Int = 4, blobs: GRPCEndpoint? = nil, maxMessageBytes: Int = 64 * 1024 * 1024) {
+        self.tasks = tasks
+        self.queueName = queueName
+        self.maxConcurrent = maxConcurrent
+        self.blobs = blobs ?? tasks
+        self.maxMessageBytes = maxMessageBytes
+        self.reconnect = Backoff(initial: .milliseconds(250), maximum: .seconds(10))
+        self.taskPolicy = TaskPolicy(maxInputBytes: maxMessageBytes)
+    }
+
+    /// Reads STEPFLOW_TASKS_URL, STEPFLOW_QUEUE_NAME, STEPFLOW_MAX_CONCURRENT, STEPFLOW_BLOB_URL and
+    /// INGEST_MAX_BODY_BYTES. Throws `IngestError(.configuration)` naming the variable.
+    package static func fromEnvironment(_ env: Environment) throws(IngestError) -> GRPCWorkerSettings {
+        guard let tasksText = env.string("STEPFLOW_TASKS_URL") else {
+            throw IngestError(.configuration, "STEPFLOW_TASKS_URL is required with STEPFLOW_TRANSPORT=grpc: the orchestrator's gRPC address, e.g. 127.0.0.1:7840 or http://stepflow-server:7840")
+        }
+        let tasks = try GRPCEndpoint.parse(tasksText, what: "STEPFLOW_TASKS_URL")
+        var blobs: GRPCEndpoint?
+        if let blobText = env.string("STEPFLOW_BLOB_URL") {
+            blobs = try GRPCEndpoint.parse(blobText, what: "STEPFLOW_BLOB_URL")
+        }
+        let queue = env.string("STEPFLOW_QUEUE_NAME") ?? "ingest"
+        do {
+            let maxConcurrent = try env.int("STEPFLOW_MAX_CONCURRENT", default: 4, range: 1...1024)
+            let maxBytes = try env.int("INGEST_MAX_BODY_BYTES", default: 64 * 1024 * 1024, range: 1...Int(Int32.max))
+            return GRPCWorkerSettings(tasks: tasks, queueName: queue, maxConcurrent: maxConcurrent, blobs: blobs, maxMessageBytes: maxBytes)
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw IngestError(.configuration, "\(error)")
+        }
+    }
+}
+
+extension GRPCWorkerSettings {
+    /// The gRPC settings when the gRPC transport is selected (`--transport`, else
+    /// STEPFLOW_TRANSPORT), nil for the HTTP transport. For `ingest serve`.
+    package static func selected(transportOption: String?, _ env: Environment) throws(IngestError) -> GRPCWorkerSettings? {
+        let transport: WorkerTransport
+        if let transportOption {
+            transport = try WorkerTransport.parse(transportOption, what: "--transport")
+        } else {
+            transport = try WorkerTransport.fromEnvironment(env)
+        }
+        return transport == .grpc ? try fromEnvironment(env) : nil
+    }
+}

@@ -1,0 +1,29 @@
+import IngestServer
+import Prometheus
+
+/// Counts the pull worker's tasks by kind (`execute`, `list_components`) and outcome
+/// (`completed`, `completed_error`, `not_claimed`, `aborted`, `undelivered`) in the worker's
+/// registry, beside the document metrics the component records.
+struct GRPCTaskMetrics: Sendable {
+    let metrics: WorkerMetrics
+
+    func record(_ assignment: Stepflow_V1_TaskAssignment, _ outcome: TaskOutcome) {
+        let kind = switch assignment.task {
+        case .execute: "execute"
+        case .listComponents: "list_components"
+        case nil: "empty"
+        }
+        let label = switch outcome {
+        case .completed(.error): "completed_error"
+        case .completed: "completed"
+        case .notClaimed: "not_claimed"
+        case .aborted: "aborted"
+        case .undelivered: "undelivered"
+        }
+        metrics.registry.makeCounter(descriptor: Self.tasks, labels: [("kind", kind), ("outcome", label)]).increment()
+    }
+
+    static var tasks: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "ingest", metricName: "grpc_tasks", unitName: "total",
+        helpText: "Stepflow gRPC tasks handled, by kind and outcome (completed_error: the step failed and the orchestrator was told).") }
+}

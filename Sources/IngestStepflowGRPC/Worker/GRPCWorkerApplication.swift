@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import IngestCore
+import IngestKit
+import IngestServer
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// `ingest serve --transport grpc`: the pull worker, plus HTTP on SERVER_HOST:SERVER_PORT for
+/// Kubernetes and Prometheus only (nothing else connects to a pull worker):
+/// - `GET /health`: liveness; healthy while the process works, whatever the orchestrator does
+///   (an orchestrator outage must not get the pods restarted), with dependency details;
+/// - `GET /ready`: readiness; 200 only while the pull stream is connected and not shutting down;
+/// - `GET /metrics`.
+/// SIGTERM/SIGINT: stop pulling, readiness off, finish and complete the tasks in flight, exit.
+package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSettings, ingester: some DocumentIngesting, logger: Logger) async throws {
+    let state = WorkerState(podName: server.podName)
+    let status = PullStatus()
+    let metrics = WorkerMetrics.shared
+    let component = IngestTaskComponent(ingester: ingester, metrics: metrics, executeTimeout: server.executeTimeout, logger: logger)
+    var workerLogger = logger
+    workerLogger[metadataKey: "worker_id"] = "\(state.instanceID)"
+    let worker = GRPCWorker(settings: settings, component: component, workerID: state.instanceID, status: status, metrics: metrics, logger: workerLogger)
+
+    let app = buildGRPCWorkerApplication(server: server, state: state, status: status, ingester: ingester, metrics: metrics, logger: logger)
+    logger.info("ingest gRPC worker starting", metadata: [
+        "instance_id": "\(state.instanceID)",
+        "tasks_url": "\(settings.tasks)",
+        "blob_url": "\(settings.blobs)",
+        "queue": "\(settings.queueName)",
+        "max_concurrent": "\(settings.maxConcurrent)",
+        "max_message_bytes": "\(settings.maxMessageBytes)",
+        "http": "\(server.host):\(server.port)",
+        "execute_timeout_seconds": "\(server.executeTimeout.components.seconds)",
+    ])
+    // Shut down in reverse order: the worker first (it drains), the HTTP server last, so probes
+    // and metrics answer while documents finish.
+    let group = ServiceGroup(configuration: .init(
+        services: [app, worker],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    ))
+    try await group.run()
+}
+
+/// The HTTP side of the gRPC worker (tests build it without the worker).
+package func buildGRPCWorkerApplication(server: ServerConfiguration, state: WorkerState, status: PullStatus, ingester: some DocumentIngesting, metrics: WorkerMetrics, logger: Logger) -> some ApplicationProtocol {
+    let router = Router()
+    router.middlewares.add(MetricsMiddleware())
+    HealthController(state: state, metrics: metrics).addRoutes(to: router)
+    router.get("/ready") { _, _ in readiness(status: status, instanceID: state.instanceID) }
+    var app = Application(
+        router: router,
+        configuration: ApplicationConfiguration(address: .hostname(server.host, port: server.port), serverName: "ingest-worker"),
+        logger: logger
+    )
+    app.addServices(DependencyMonitor(ingester: ingester, state: state, interval: server.healthRefreshInterval, timeout: server.healthCheckTimeout))
+    return app
+}
+
+/// `{"ready":…,"connected":…,"stopping":…,"instanceId":…}`, 200 when ready, else 503.
+func readiness(status: PullStatus, instanceID: String) -> Response {
+    let body: JSONValue = [
+        "ready": .bool(status.isReady),
+        "connected": .bool(status.isConnected),
+        "stopping": .bool(status.isStopping),
+        "instanceId": .string(instanceID),
+        "transport": "grpc",
+    ]
+    return Response(
+        status: status.isReady ? .ok : .serviceUnavailable,
+        headers: [.contentType: "application/json", .cacheControl: "no-store"],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body.jsonData()))
+    )
+}
