@@ -174,6 +174,11 @@ def test_server_runs_0_13_and_mounts_its_config():
     mount = next(m for m in c["volumeMounts"] if Path(m["mountPath"]) == config_path.parent)
     vol = next(v for v in SERVER["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
     assert vol["configMap"]["name"] == "stepflow-server-config" and config_path.name in SERVER_CM["data"]
+    # Workers in other pods heartbeat and complete at the address the server hands out: its Service.
+    host, _, port = env_of(c)["STEPFLOW_ORCHESTRATOR_URL"]["value"].rpartition(":")
+    svc = service_by_dns(host)
+    assert selects(svc["spec"]["selector"], SERVER["spec"]["template"]["metadata"]["labels"])
+    service_port(svc, int(port))
 
 
 def test_compose_overlay_switches_the_worker_to_grpc_and_the_server_to_0_13():
@@ -186,6 +191,7 @@ def test_compose_overlay_switches_the_worker_to_grpc_and_the_server_to_0_13():
     assert server["image"] == "localhost/stepflow-server:0.13.0"
     assert server["build"]["args"]["STEPFLOW_VERSION"] == "0.13.0"
     assert any(v.startswith("./stepflow-config-grpc.yml:/app/config/stepflow-config.yml") for v in server["volumes"])
+    assert server["environment"]["STEPFLOW_ORCHESTRATOR_URL"].startswith("stepflow-server:")
 
 
 def test_readme_says_which_layout_fits_which_stepflow():
