@@ -96,8 +96,19 @@ package struct OpenAIEmbedder: Embedder {
         }
     }
 
-    /// One request (with retries) for `inputs`, checked and ordered by `index`.
-    private func request(_ inputs: [String]) async throws -> [[Float]] {
+    /// One request, no retries: the pre-flight check before work starts.
+    package func preflightDimension() async throws -> Int {
+        do {
+            let vectors = try await request(["dimension probe"], retry: .none)
+            return vectors.first?.count ?? 0
+        } catch is CancellationError {
+            throw IngestError(.cancelled, "the embeddings pre-flight check was cancelled")
+        }
+    }
+
+    /// One request for `inputs` (retried by `retry`, by default the configured policy), checked
+    /// and ordered by `index`.
+    private func request(_ inputs: [String], retry: RetryPolicy? = nil) async throws -> [[Float]] {
         let body: Data
         do {
             body = try JSONEncoder().encode(RequestBody(model: configuration.model, input: inputs, encodingFormat: "float", dimensions: configuration.dimensions))
@@ -107,7 +118,7 @@ package struct OpenAIEmbedder: Embedder {
         var headers: [(name: String, value: String)] = [(name: "Content-Type", value: "application/json")]
         if let key = configuration.apiKey, !key.isEmpty { headers.append((name: "Authorization", value: "Bearer \(key)")) }
         let http = HTTPRequest(method: "POST", url: configuration.embeddingsURL, headers: headers, body: body)
-        let response = try await withRetries(configuration.retry, sleep: sleep) {
+        let response = try await withRetries(retry ?? configuration.retry, sleep: sleep) {
             try await limiter.withPermit {
                 let response = try await transport.send(http, timeout: configuration.requestTimeout)
                 guard response.status == 200 else { throw error(for: response) }
@@ -169,6 +180,8 @@ package struct OpenAIEmbedder: Embedder {
             return IngestError(.authFailed, "the embeddings service at \(server) refused our credentials (HTTP \(response.status)); \(fix)")
         case 404:
             return IngestError(.configuration, "the embeddings service at \(server) answered 404 for model \(configuration.model): \(message); check EMBEDDING_MODEL and OPENAI_BASE_URL (it should end in /v1)")
+        case 405:
+            return IngestError(.configuration, "OPENAI_BASE_URL=\(server) is not an OpenAI-compatible embeddings API (POST /embeddings answered HTTP 405 Method Not Allowed); set OPENAI_BASE_URL to the API's base URL, which usually ends in /v1")
         case 429:
             return IngestError(.embedFailed, "the embeddings service at \(server) kept rate-limiting us (HTTP 429: \(message)); lower EMBEDDING_CONCURRENCY or try later", transient: true, retryAfter: RetryPolicy.parseRetryAfter(response.header("Retry-After")))
         case 408, 500...599:

@@ -26,13 +26,14 @@ import Testing
         #expect(calls.value == 1)
     }
 
-    @Test func anUnreachableServiceStopsAtOnceAndIsProbedAgainLater() async {
+    @Test func anUnreachableServiceStopsAtOnceAndIsProbedAgainLater() async throws {
         let calls = Calls()
         let probe = EmbedderProbe(model: "m", requestedDimensions: nil, endpoint: "http://127.0.0.1:9/v1") {
             _ = calls.next()
-            throw IngestError(.serviceUnavailable, "cannot reach http://127.0.0.1:9/v1/embeddings: connection refused")
+            throw IngestError(.serviceUnavailable, "cannot reach http://127.0.0.1:9/v1/embeddings: connection refused", transient: true, transportFailure: .connectionRefused)
         }
-        await #expect(throws: IngestError.self) { try await probe.ensureReady() }
+        let error = try await #require(throws: IngestError.self) { try await probe.ensureReady() }
+        #expect(error.isRunFatal && error.reason == .serviceUnavailable)
         await #expect(throws: IngestError.self) { try await probe.ensureReady() }
         #expect(calls.value == 2)
     }
@@ -42,6 +43,10 @@ import Testing
             throw IngestError(.embedFailed, "HTTP 503", transient: true)
         }
         try await probe.ensureReady()
+        let slow = EmbedderProbe(model: "m", requestedDimensions: nil, endpoint: "x") {
+            throw IngestError(.serviceUnavailable, "timed out", transient: true, transportFailure: .timedOut)
+        }
+        try await slow.ensureReady()
     }
 
     @Test func aKnownModelWithAnotherDimensionIsAConfigurationError() async throws {

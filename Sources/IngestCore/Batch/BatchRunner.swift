@@ -98,7 +98,7 @@ package struct BatchRunner: Sendable {
                 }
                 report.add(outcome)
                 done += 1
-                if let error = outcome.error, error.reason.isRunFatal {
+                if let error = outcome.error, error.reason.isRunFatal || error.stopsRun {
                     fatal = fatal ?? IngestError(error.reason, error.message)
                 }
                 await observer?.finished(outcome, done: done, total: entries.count)

@@ -20,20 +20,23 @@ package actor EmbedderProbe {
     }
 
     private let probe: Probe
-    private let model: String
+    private let model: String?
     private let requestedDimensions: Int?
     private let endpoint: String
+    private let fix: String
     private var state = State.idle
 
     /// - Parameters:
-    ///   - model: EMBEDDING_MODEL as the embedder records it.
+    ///   - model: EMBEDDING_MODEL as the embedder records it; nil judges no dimension.
     ///   - requestedDimensions: EMBEDDING_DIMENSIONS, when set.
     ///   - endpoint: where the vectors come from, for messages (credentials already redacted).
-    package init(model: String, requestedDimensions: Int?, endpoint: String, probe: @escaping Probe) {
+    ///   - fix: what to set when the embedder cannot be reached (names the variable).
+    package init(model: String?, requestedDimensions: Int?, endpoint: String, fix: String = "", probe: @escaping Probe) {
         self.probe = probe
         self.model = model
         self.requestedDimensions = requestedDimensions
         self.endpoint = endpoint
+        self.fix = fix
     }
 
     /// Returns once the embedder is known to be usable, or is there but failing (5xx, 429: the
@@ -63,12 +66,16 @@ package actor EmbedderProbe {
                 let result: Result<Void, any Error>
                 do {
                     let dimension = try await probe()
-                    result = Self.verdict(dimension: dimension, model: model, requested: requestedDimensions, endpoint: endpoint).map { .failure($0) } ?? .success(())
+                    let mismatch = model.flatMap { Self.verdict(dimension: dimension, model: $0, requested: requestedDimensions, endpoint: endpoint) }
+                    result = mismatch.map { .failure(Self.stopping($0)) } ?? .success(())
                 } catch is CancellationError {
                     finish(.failure(ProbeAbandoned()), settled: false)
                     throw CancellationError()
+                } catch let error as IngestError where error.reason == .cancelled {
+                    finish(.failure(ProbeAbandoned()), settled: false)
+                    throw error
                 } catch let error as IngestError {
-                    result = Self.mustStop(error) ? .failure(error) : .success(())
+                    result = Self.mustStop(error) ? .failure(Self.stopping(error, fix: fix)) : .success(())
                 } catch {
                     result = .success(())  // not ours to judge: the document's own call will say
                 }
@@ -90,9 +97,24 @@ package actor EmbedderProbe {
     /// run), or refused our credentials. A transient failure of a reachable service does not.
     static func mustStop(_ error: IngestError) -> Bool {
         switch error.reason {
-        case .serviceUnavailable, .configuration, .authFailed, .dimensionMismatch: true
-        default: false
+        case .configuration, .authFailed, .dimensionMismatch:
+            return true
+        case .serviceUnavailable:
+            // Nothing listens, the name does not resolve, no route, or TLS cannot be agreed: so
+            // it stays for the whole run. A read timeout or a dropped connection may be load.
+            let lasting: Set<TransportFailure> = [.connectionRefused, .hostNotFound, .noRoute, .connectTimeout, .tlsHandshake]
+            return error.transportFailure.map(lasting.contains) ?? false
+        default:
+            return false
         }
+    }
+
+    /// `error` marked to stop a batch, its message ending with what to set.
+    static func stopping(_ error: IngestError, fix: String = "") -> IngestError {
+        var error = error
+        error.stopsRun = true
+        if !fix.isEmpty, error.reason == .serviceUnavailable { error.message += "; \(fix)" }
+        return error
     }
 
     /// The configuration error when `dimension` does not fit the known model `model` names.

@@ -12,6 +12,8 @@ import Logging
 ///    (no Docling call, no embedding call); otherwise take the source's lease (waiting while
 ///    another process ingests the same source) and check again under it;
 /// 3. convert (Docling) → 4. chunk → 5. embed → 6. index (`_bulk`, last request `refresh=wait_for`);
+///    before the first document of the process is converted, the embedder is checked once
+///    (``EmbedderProbe``), so an unreachable one stops a batch before any conversion;
 /// 7. swap: delete the source's chunks of other generations, so exactly one generation remains.
 ///    The new generation is written completely before the old one goes: a document is never
 ///    left with zero chunks. The lease is released after the swap (or the failure).
@@ -25,6 +27,8 @@ package struct IngestPipeline: DocumentIngesting {
     package var logger: Logger
     /// Names shown in `checkDependencies` (URLs already redacted).
     package var endpoints: Endpoints
+    /// The one pre-flight check of the embedder, shared by every document of this process.
+    package var embedderProbe: EmbedderProbe
 
     /// Where the services live, for messages and health details.
     package struct Endpoints: Sendable {
@@ -36,7 +40,12 @@ package struct IngestPipeline: DocumentIngesting {
         }
     }
 
-    package init(converter: any DocumentConverter, embedder: any Embedder, index: any ChunkIndex, tokenizer: any Tokenizer, settings: PipelineSettings, fetcher: URLFetcher? = nil, endpoints: Endpoints, logger: Logger) {
+    /// - Parameter embedderProbe: the pre-flight check; by default one probe of `embedder` that
+    ///   judges reachability only (``Runtime`` passes one that also checks the model's dimension).
+    package init(converter: any DocumentConverter, embedder: any Embedder, index: any ChunkIndex, tokenizer: any Tokenizer, settings: PipelineSettings, fetcher: URLFetcher? = nil, endpoints: Endpoints, embedderProbe: EmbedderProbe? = nil, logger: Logger) {
+        self.embedderProbe = embedderProbe ?? EmbedderProbe(model: nil, requestedDimensions: nil, endpoint: endpoints.embeddings) { [embedder] in
+            try await embedder.preflightDimension()
+        }
         self.converter = converter
         self.embedder = embedder
         self.index = index
@@ -208,6 +217,8 @@ package struct IngestPipeline: DocumentIngesting {
             }
             return base.with(status: .unchanged, chunks: current.chunkCount)
         }
+        // This document needs embeddings: make sure the embedder can give them before Docling works.
+        try await embedderProbe.ensureReady()
         let clock = ContinuousClock()
         var start = clock.now
         let converted = try await convert(document, request: request)

@@ -52,8 +52,14 @@ package struct DocumentOutcome: Sendable, Codable, Equatable {
     package struct Failure: Sendable, Codable, Equatable {
         package var reason: IngestError.Reason
         package var message: String
+        /// The failure stops a batch (``IngestError/isRunFatal``); not part of the report.
+        package var stopsRun = false
         package init(reason: IngestError.Reason, message: String) { self.reason = reason; self.message = message }
-        package init(_ error: IngestError) { self.init(reason: error.reason, message: error.message) }
+        package init(_ error: IngestError) {
+            self.init(reason: error.reason, message: error.message)
+            stopsRun = error.isRunFatal
+        }
+        enum CodingKeys: String, CodingKey { case reason, message }
     }
 
     /// Seconds per stage.

@@ -56,13 +56,17 @@ package final class Runtime: Sendable {
         // The in-process model when selected (a path given, or no remote service configured and
         // the model found in a default location); it loads lazily, on the first embedding.
         let embedder: any Embedder
+        let fix: String
         if let local {
             embedder = LocalEmbedder(configuration: local)
             embedderSummary = local.summary
+            fix = "check the model folder (EMBEDDING_MODEL_PATH or --embedding-model-path)"
         } else {
             embedder = OpenAIEmbedder(configuration: embeddings, transport: transport, tokenCounter: { tokenizer.tokenCount($0) })
             embedderSummary = "OpenAI-compatible \(embeddings.model) at \(redactingCredentials(embeddings.baseURL))"
+            fix = "check OPENAI_BASE_URL (or unset it and OPENAI_API_KEY to embed in process with all-MiniLM-L6-v2, see the README's \"Local embeddings\")"
         }
+        let embeddingsEndpoint = local.map { "in-process (\($0.modelPath))" } ?? redactingCredentials(embeddings.baseURL)
         pipeline = IngestPipeline(
             converter: DoclingServeClient(configuration: docling, transport: transport),
             embedder: embedder,
@@ -72,8 +76,11 @@ package final class Runtime: Sendable {
             fetcher: URLFetcher(connector: PinnedHTTPConnector()),
             endpoints: .init(
                 docling: redactingCredentials(docling.baseURL),
-                embeddings: local.map { "in-process (\($0.modelPath))" } ?? redactingCredentials(embeddings.baseURL),
+                embeddings: embeddingsEndpoint,
                 opensearch: redactingCredentials((try? opensearch.baseURL()) ?? opensearch.host)),
+            embedderProbe: EmbedderProbe(model: embedder.model, requestedDimensions: local == nil ? embeddings.dimensions : nil, endpoint: embeddingsEndpoint, fix: fix) { [embedder] in
+                try await embedder.preflightDimension()
+            },
             logger: logger)
     }
 

@@ -76,6 +76,10 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
     package var itemIndex: Int?
     /// For `service_unavailable` from an HTTP transport: why no answer came, by type.
     package var transportFailure: TransportFailure?
+    /// Set by a check made once before work starts (the embedder probe): this failure will be
+    /// the same for every document, so a batch stops instead of failing each one in turn. The
+    /// reason stays what it is (a worker reports an unreachable embedder as unavailable).
+    package var stopsRun = false
 
     package init(_ reason: Reason, _ message: String, transient: Bool = false, retryAfter: Duration? = nil, itemIndex: Int? = nil, transportFailure: TransportFailure? = nil) {
         self.reason = reason
@@ -88,8 +92,9 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
 
     package var description: String { "\(reason.rawValue): \(message)" }
 
-    /// Errors that stop a whole run rather than one document (see ``Reason/isRunFatal``).
-    package var isRunFatal: Bool { reason.isRunFatal }
+    /// Errors that stop a whole run rather than one document (see ``Reason/isRunFatal``), or
+    /// that a pre-flight check marked so (``stopsRun``).
+    package var isRunFatal: Bool { reason.isRunFatal || stopsRun }
 }
 
 /// Replaces the `user:password@` part of URLs in `text` with `***@`, so messages and logs never

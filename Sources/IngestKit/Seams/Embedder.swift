@@ -11,4 +11,13 @@ package protocol Embedder: Sendable {
 
     /// Checks the endpoint answers and returns the model's dimension (embeds one short text).
     func probeDimension() async throws -> Int
+
+    /// ``probeDimension()`` made once, without retries, before work starts: a wrong address
+    /// must be reported at once, not after a minute of back-off.
+    func preflightDimension() async throws -> Int
+}
+
+extension Embedder {
+    /// Embedders with no network between them and the model probe as usual.
+    package func preflightDimension() async throws -> Int { try await probeDimension() }
 }
