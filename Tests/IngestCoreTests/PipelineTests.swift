@@ -159,9 +159,18 @@ import Testing
         await #expect(throws: IngestError.self) { try await other.ingest(IngestRequest(input: .path(dir + "/../" + (dir as NSString).lastPathComponent + "/in.md"))) }
     }
 
-    @Test func inlineContentUsesItsNameAsSource() async throws {
-        let outcome = try await pipeline().ingest(IngestRequest(input: .inline(filename: "note.md", bytes: Data("# N\n\nInline.".utf8))))
-        #expect(outcome.status == .indexed)
-        #expect(outcome.source == "note.md")
+    /// Inline content is `upload:<owner>/<filename>` (it was the bare file name, so two owners'
+    /// uploads of notes.md replaced each other's chunks), or the caller's `source_key`.
+    @Test func inlineContentIsIdentifiedByOwnerAndName() async throws {
+        let p = pipeline()
+        let bytes = Data("# N\n\nInline.".utf8)
+        let alice = try await p.ingest(IngestRequest(input: .inline(filename: "notes.md", bytes: bytes), owner: "alice"))
+        let bob = try await p.ingest(IngestRequest(input: .inline(filename: "notes.md", bytes: bytes), owner: "bob"))
+        let nobody = try await p.ingest(IngestRequest(input: .inline(filename: "notes.md", bytes: bytes)))
+        #expect([alice.status, bob.status, nobody.status] == [.indexed, .indexed, .indexed])
+        #expect(alice.source == "upload:alice/notes.md" && bob.source == "upload:bob/notes.md" && nobody.source == "upload:anonymous/notes.md")
+        let keyed = try await p.ingest(IngestRequest(input: .inline(filename: "notes.md", bytes: bytes), source: "drive:1Xy"))
+        #expect(keyed.source == "drive:1Xy")
+        await #expect(throws: IngestError.self) { try await p.ingest(IngestRequest(input: .path("/tmp/x.md"), source: "k")) }
     }
 }

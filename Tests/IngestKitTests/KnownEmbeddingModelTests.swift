@@ -24,6 +24,8 @@ import Testing
         let minilm = try #require(KnownEmbeddingModel.named("all-MiniLM-L6-v2"))
         #expect(minilm.windowError(maxTokens: 256, setting: "--max-tokens") == nil)
         let error = try #require(minilm.windowError(maxTokens: 1024, setting: "--max-tokens"))
-        #expect(error.message.hasPrefix("--max-tokens=1024 is larger than the 256-token window of all-MiniLM-L6-v2"))
+        #expect(error.reason == .configuration)
+        #expect(error.message.hasPrefix("--max-tokens asks for chunks of 1024 tokens, more than the 256-token window of all-MiniLM-L6-v2"))
+        #expect(minilm.windowError(maxTokens: 512, setting: "options.max_tokens", reason: .invalidInput)?.reason == .invalidInput)
     }
 }

@@ -20,7 +20,7 @@ package struct ComponentInput: Sendable, Equatable {
 
     /// Top-level fields accepted beside `source`.
     package static let topLevelFields: Set<String> = [
-        "source", "filename", "index", "owner", "owner_name", "owner_email", "connector_type", "mimetype", "options",
+        "source", "source_key", "filename", "index", "owner", "owner_name", "owner_email", "connector_type", "mimetype", "options",
     ]
     /// Fields of a `source` object: exactly one of these, plus optional naming fields.
     package static let sourceKinds = ["url", "path", "base64", "blob_id"]
@@ -65,6 +65,12 @@ package struct ComponentInput: Sendable, Equatable {
         )
         if let index = request.index {
             try IndexName.check(index, setting: "\"index\"", reason: .invalidInput)
+        }
+        if let key = try string(object, "source_key") {
+            guard !key.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, key.utf8.count <= 1024 else {
+                throw IngestError(.invalidInput, "\"source_key\" must be a non-empty identity of at most 1,024 bytes, e.g. a connector's document id")
+            }
+            request.source = key
         }
         if let options = object["options"], !options.isNull {
             guard case .object(let optionFields) = options else {

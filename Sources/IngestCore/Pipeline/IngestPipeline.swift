@@ -104,6 +104,9 @@ package struct IngestPipeline: DocumentIngesting {
     /// Resolves the input to bytes and identity. Throws `IngestError` for bad requests and
     /// unreadable inputs (the caller turns the latter into a failed outcome).
     package func load(_ request: IngestRequest) async throws -> SourceDocument {
+        if request.source != nil, !request.input.isInline {
+            throw IngestError(.invalidInput, "\"source_key\" names uploaded content (base64 or a blob); a path or URL is its own identity, so leave source_key out")
+        }
         switch request.input {
         case .path(let path):
             let canonical = try PathRules.checkAllowed(path, roots: settings.allowedRoots)
@@ -116,7 +119,7 @@ package struct IngestPipeline: DocumentIngesting {
             }
             let fetched = try await fetcher.fetch(url, maxBytes: settings.maxFileBytes, allowHosts: settings.urlAllowHosts, timeout: settings.urlTimeout)
             let filename = request.filename ?? fetched.filename
-            return SourceDocument(source: request.source ?? redactingCredentials(url), filename: filename, bytes: fetched.bytes, mimetype: request.mimetype ?? fetched.mimetype)
+            return SourceDocument(source: redactingCredentials(url), filename: filename, bytes: fetched.bytes, mimetype: request.mimetype ?? fetched.mimetype)
         case .inline(let filename, let bytes):
             let name = request.filename ?? filename
             guard !name.isEmpty else {
@@ -125,7 +128,7 @@ package struct IngestPipeline: DocumentIngesting {
             guard bytes.count <= settings.maxFileBytes else {
                 throw IngestError(.tooLarge, "\(name) has \(bytes.count) bytes, over INGEST_MAX_FILE_BYTES (\(settings.maxFileBytes))")
             }
-            return SourceDocument(source: request.source ?? name, filename: name, bytes: bytes, mimetype: request.mimetype)
+            return SourceDocument(source: request.source ?? DocumentInput.uploadIdentity(owner: request.owner, filename: name), filename: name, bytes: bytes, mimetype: request.mimetype)
         }
     }
 
@@ -162,6 +165,9 @@ package struct IngestPipeline: DocumentIngesting {
         do {
             if let requested = request.index {
                 try IndexName.check(requested, setting: "the request's index", reason: .invalidInput)
+            }
+            if let budget = request.maxTokens, let error = KnownEmbeddingModel.named(embedder.model)?.windowError(maxTokens: budget, setting: "options.max_tokens", reason: .invalidInput) {
+                throw error
             }
             // 2. unchanged? Answered without the lease when nothing needs writing: a read.
             let stored = try await index.storedSource(index: indexName, source: document.source)

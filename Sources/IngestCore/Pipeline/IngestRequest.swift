@@ -9,6 +9,19 @@ package enum DocumentInput: Sendable, Equatable {
     case url(String)
     /// Inline bytes (base64 input or a Stepflow blob), with the name that tells Docling the type.
     case inline(filename: String, bytes: Data)
+
+    /// Inline content (base64 or a blob), whose identity is chosen rather than found.
+    package var isInline: Bool {
+        if case .inline = self { return true }
+        return false
+    }
+
+    /// The default identity of inline content: `upload:<owner or "anonymous">/<filename>`, so two
+    /// owners uploading the same file name are two sources (one never replaces the other's chunks).
+    package static func uploadIdentity(owner: String?, filename: String) -> String {
+        let owner = owner.flatMap { $0.isEmpty ? nil : $0 } ?? "anonymous"
+        return "upload:\(owner)/\(filename)"
+    }
 }
 
 /// One document to ingest, with the per-request settings that override the configuration.
@@ -17,7 +30,8 @@ package struct IngestRequest: Sendable, Equatable {
     package var input: DocumentInput
     /// Overrides the file name (and, for inline content, names the source).
     package var filename: String?
-    /// Overrides the source identity (inline content only).
+    /// The identity of inline content (`source_key`), which its chunks carry as `source`; nil
+    /// gives ``DocumentInput/uploadIdentity(owner:filename:)``. Paths and URLs are their own.
     package var source: String?
     package var index: String?
     package var owner: String?

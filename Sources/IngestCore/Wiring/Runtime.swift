@@ -57,7 +57,14 @@ package final class Runtime: Sendable {
         // the model found in a default location); it loads lazily, on the first embedding.
         let embedder: any Embedder
         let fix: String
-        if let local {
+        if local == nil, env.string("OPENAI_BASE_URL") == nil, env.string("OPENAI_API_KEY", isSecret: true) == nil {
+            // Nothing configured: not api.openai.com without a key (every call would fail with
+            // 401, or with "does not resolve" offline). Commands that embed say so; the others
+            // (--preview, chunk, a worker's health) work.
+            embedder = UnconfiguredEmbedder(model: settings.embeddingModel)
+            embedderSummary = "none configured (set OPENAI_BASE_URL, or install all-MiniLM-L6-v2 for the in-process embedder)"
+            fix = ""
+        } else if let local {
             embedder = LocalEmbedder(configuration: local)
             embedderSummary = local.summary
             fix = "check the model folder (EMBEDDING_MODEL_PATH or --embedding-model-path)"
@@ -67,6 +74,11 @@ package final class Runtime: Sendable {
             fix = "check OPENAI_BASE_URL (or unset it and OPENAI_API_KEY to embed in process with all-MiniLM-L6-v2, see the README's \"Local embeddings\")"
         }
         let embeddingsEndpoint = local.map { "in-process (\($0.modelPath))" } ?? redactingCredentials(embeddings.baseURL)
+        if let known = KnownEmbeddingModel.named(embedder.model) {
+            if let error = known.windowError(maxTokens: settings.maxTokens, setting: "--max-tokens / INGEST_MAX_TOKENS") { throw error }
+        } else if !(embedder is UnconfiguredEmbedder) {
+            logger.warning("the input window of EMBEDDING_MODEL=\(embedder.model) is not known to ingest: chunks are cut at \(settings.maxTokens) MiniLM tokens (INGEST_MAX_TOKENS); if the model reads fewer, lower it")
+        }
         pipeline = IngestPipeline(
             converter: DoclingServeClient(configuration: docling, transport: transport),
             embedder: embedder,

@@ -45,12 +45,13 @@ package struct KnownEmbeddingModel: Sendable, Equatable {
     }
 
     /// Nil when a chunk budget of `maxTokens` fits the window; otherwise the error naming
-    /// `setting` (e.g. `--max-tokens`, INGEST_MAX_TOKENS, `options.max_tokens`).
-    package func windowError(maxTokens: Int, setting: String) -> IngestError? {
+    /// `setting` (e.g. `--max-tokens / INGEST_MAX_TOKENS`, `options.max_tokens`), with `reason`
+    /// (`configuration` for a setting, `invalid_input` for a request).
+    package func windowError(maxTokens: Int, setting: String, reason: IngestError.Reason = .configuration) -> IngestError? {
         guard maxTokens > window else { return nil }
         return IngestError(
-            .configuration,
-            "\(setting)=\(maxTokens) is larger than the \(window)-token window of \(name): chunks that long would be cut by the model and their ends never found. Use at most \(window)"
+            reason,
+            "\(setting) asks for chunks of \(maxTokens) tokens, more than the \(window)-token window of \(name): the model would read only the start of each chunk. Use at most \(window)"
         )
     }
 }
