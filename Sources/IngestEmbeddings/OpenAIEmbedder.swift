@@ -55,8 +55,11 @@ package struct OpenAIEmbedder: Embedder {
             for range in ranges {
                 group.addTask { (range, try await self.embedBatch(texts, range)) }
             }
+            var done = 0
             for try await (range, batch) in group {
                 for (offset, vector) in batch.enumerated() { vectors[range.lowerBound + offset] = vector }
+                done += batch.count
+                StageProgress.report(.embedding(done: done, total: texts.count))
             }
         }
         // Each response was checked on its own; batches must also agree with each other.

@@ -101,14 +101,14 @@ struct RunCommand: AsyncParsableCommand {
         // options over DOCLING_CONVERT_OPTIONS, key by key.
         options.request.owner = owner
         options.request.doclingOptions = try Self.parseDoclingOptions(doclingOptions)
-        let progress = ProgressReporter(interactive: Terminal.isInteractive)
+        let progress = ProgressReporter(interactive: Terminal.isInteractive, previewing: preview != nil)
         let stop = StopSignal()
 
         let batch = options
         let result = await Self.runHandlingSignals(stop: stop) {
             await runner.run(batch, observer: progress, stop: stop)
         }
-        await progress.finish()
+        progress.finish()
         await runtime.shutdown()
 
         if let report {

@@ -19,6 +19,12 @@ package struct BatchOptions: Sendable {
 package protocol BatchObserver: Sendable {
     func started(total: Int) async
     func finished(_ outcome: DocumentOutcome, done: Int, total: Int) async
+    /// The document `source` reached `stage` (called from the pipeline's task: keep it quick).
+    func stage(_ stage: IngestStage, of source: String)
+}
+
+extension BatchObserver {
+    package func stage(_ stage: IngestStage, of source: String) {}
 }
 
 /// Lets Ctrl-C stop a batch gently: no new documents start, those in flight finish.
@@ -84,7 +90,12 @@ package struct BatchRunner: Sendable {
                 guard next < entries.count, fatal == nil, !(await stop.isStopped), !Task.isCancelled else { return false }
                 let entry = entries[next]
                 next += 1
-                group.addTask { await self.process(entry, options: options) }
+                group.addTask {
+                    let source = PathRules.canonical(entry.path)
+                    return await StageProgress.$observer.withValue({ stage in observer?.stage(stage, of: source) }) {
+                        await self.process(entry, options: options)
+                    }
+                }
                 return true
             }
             for _ in 0..<max(1, pipeline.settings.concurrency) {

@@ -246,7 +246,11 @@ package struct IngestPipeline: DocumentIngesting {
 
     /// 3. convert: Docling, with the merged options.
     package func convert(_ document: SourceDocument, request: IngestRequest) async throws -> ConvertedDocument {
-        try await converter.convert(document, options: mergedDoclingOptions(request))
+        // An empty file, or one that is not what its name says, in plain words rather than
+        // in the terms of whichever Docling backend would have choked on it.
+        try ContentCheck.check(document.bytes, filename: document.filename, display: document.filename)
+        StageProgress.report(.converting)
+        return try await converter.convert(document, options: mergedDoclingOptions(request))
     }
 
     /// Docling's remarks on a conversion, as report warnings.
@@ -271,14 +275,18 @@ package struct IngestPipeline: DocumentIngesting {
         var attempt = 0
         while true {
             var start = clock.now
+            StageProgress.report(.chunking)
             let chunks = Self.chunk(converted, tokenizer: tokenizer, maxTokens: budget)
             timings.chunk += (clock.now - start).seconds
             guard !chunks.isEmpty else {
-                throw IngestError(.emptyDocument, "\(document.filename): Docling found no text to index (a scanned PDF needs OCR: set do_ocr=true in DOCLING_CONVERT_OPTIONS where the OCR models are installed)")
+                throw IngestError(.emptyDocument, "\(document.filename): Docling found no text to index" + (ContentCheck.mayNeedOCR(document.filename)
+                    ? " (a scanned PDF or an image needs OCR: set do_ocr=true in DOCLING_CONVERT_OPTIONS where the OCR models are installed)"
+                    : "; the file holds nothing Docling reads as text"))
             }
             start = clock.now
             let vectors: [[Float]]
             do {
+                StageProgress.report(.embedding(done: 0, total: chunks.count))
                 vectors = try await embedder.embed(chunks.map(\.embeddingText))
                 timings.embed += (clock.now - start).seconds
             } catch let error as IngestError where error.reason == .embedRejected && attempt < Self.maxResplits && budget > Self.minResplitBudget {
@@ -305,6 +313,7 @@ package struct IngestPipeline: DocumentIngesting {
     /// mappings (the vector as a plain float array); one `GET _mapping` per document recreates
     /// it properly instead.
     func write(_ records: [ChunkRecord], index indexName: String, dimension: Int) async throws {
+        StageProgress.report(.writing)
         try await index.prepare(index: indexName, embeddingModel: embedder.model, dimension: dimension)
         try await index.write(index: indexName, records: records, refresh: true)
     }

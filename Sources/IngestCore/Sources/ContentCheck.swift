@@ -27,6 +27,11 @@ package enum ContentCheck {
         }
     }
 
+    /// Whether "no text" may mean "no OCR": PDFs and images, where text can be pixels.
+    package static func mayNeedOCR(_ filename: String) -> Bool {
+        ["pdf", "png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "gif"].contains((filename as NSString).pathExtension.lowercased())
+    }
+
     /// Formats whose content is plain text, where only whitespace means "nothing to ingest".
     static let textExtensions: Set<String> = ["md", "markdown", "txt", "text", "csv", "adoc", "asciidoc", "html", "htm", "xhtml"]
 
