@@ -1,5 +1,3 @@
-import COpenBLAS
-
 /// The element-wise steps of the encoder, written so that LLVM vectorises them.
 ///
 /// Why not libm: `expf`/`erff` cost a call per element and do not vectorise, and softmax (≈ 14k
@@ -7,14 +5,6 @@ import COpenBLAS
 /// take a fifth of the run. The approximations below are accurate to a few float ulps (exp) and
 /// 1.5e-7 absolute (erf), far inside what the cosine ≥ 0.999 parity with PyTorch needs.
 enum Kernels {
-    /// out[rows, o] = x[rows, i] · Wᵀ + b, the bias copied in first so sgemm adds onto it (β = 1).
-    static func linear(_ x: UnsafePointer<Float>, rows: Int, _ layer: BertEncoder.Linear, into out: UnsafeMutablePointer<Float>) {
-        let o = layer.outputs
-        for r in 0..<rows { (out + r * o).update(from: layer.bias, count: o) }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(o), Int32(layer.inputs),
-                    1, x, Int32(layer.inputs), layer.weight, Int32(layer.inputs), 1, out, Int32(o))
-    }
-
     /// Normalises each row of `x` in place to zero mean and unit variance, then γ·x + β.
     static func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, _ norm: BertEncoder.LayerNorm, epsilon: Float) {
         for r in 0..<rows { normaliseRow(x + r * width, width: width, norm, epsilon: epsilon) }

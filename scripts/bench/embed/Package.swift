@@ -10,10 +10,10 @@ let package = Package(
     name: "embed-bench",
     platforms: [.macOS(.v15)],
     targets: [
-        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CEmbedKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "IngestKit", swiftSettings: settings),
         .target(name: "IngestTokenizer", swiftSettings: settings),
-        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "COpenBLAS"], swiftSettings: settings),
+        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "CEmbedKernels"], swiftSettings: settings),
         .executableTarget(name: "embed-bench", dependencies: ["IngestLocalEmbeddings"], swiftSettings: settings),
     ]
 )

@@ -3,7 +3,9 @@ import IngestLocalEmbeddings
 
 /// `embed-bench MODEL_DIR THREADS BATCH TEXTS_FILE`: embeds every line of TEXTS_FILE with
 /// ``LocalEmbedder`` (what `ingest` runs) and prints one JSON object: load and embed seconds,
-/// sentences/s and the peak RSS (VmHWM) of this process.
+/// sentences/s, the peak RSS (VmHWM) of this process, the matrix-product kernel that ran and the
+/// threads the forward passes ran on. EMBED_BENCH_KERNEL=generic|avx2|avx512 forces a kernel path
+/// (to compare them; production always takes the CPU's fastest).
 @main
 struct EmbedBench {
     static func main() async throws {
@@ -13,7 +15,8 @@ struct EmbedBench {
             exit(2)
         }
         let texts = try String(contentsOfFile: args[4], encoding: .utf8).split(separator: "\n").map(String.init)
-        let embedder = LocalEmbedder(configuration: LocalEmbeddingConfiguration(modelPath: args[1], threads: threads, batchSize: batch))
+        let forced = ProcessInfo.processInfo.environment["EMBED_BENCH_KERNEL"].flatMap { name in KernelPath.allCases.first { $0.description == name } }
+        let embedder = LocalEmbedder(configuration: LocalEmbeddingConfiguration(modelPath: args[1], threads: threads, batchSize: batch), kernel: forced ?? .best)
         let clock = ContinuousClock()
         let t0 = clock.now
         let dimension = try await embedder.probeDimension()
@@ -24,6 +27,8 @@ struct EmbedBench {
         let result: [String: Any] = [
             "texts": vectors.count, "dimension": dimension, "load_s": load, "embed_s": embed,
             "sentences_per_s": Double(texts.count) / embed, "peak_rss_mb": peakRSSMegabytes(),
+            "kernel": (embedder.encoder?.kernelsRun ?? []).map(\.description).joined(separator: "+"),
+            "forward_threads": (embedder.encoder?.forwardPassThreads ?? []).sorted(),
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         FileHandle.standardOutput.write(json + Data("\n".utf8))
