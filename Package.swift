@@ -108,7 +108,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "IngestLocalEmbeddingsTests", dependencies: ["IngestLocalEmbeddings"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestLocalEmbeddingsTests", dependencies: ["IngestLocalEmbeddings", "CEmbedKernels"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestServerTests",

@@ -49,6 +49,16 @@ void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, fl
 int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
                     const float *packed, float beta, float *c, int ldc);
 
+/// Each row of x[rows, width] becomes its softmax, in place (exp accurate to a few ulps).
+void ek_softmax_rows(int path, float *x, int rows, int width);
+
+/// x = GELU(x) in its exact (erf) form, in place; erf to 1.5e-7.
+void ek_gelu(int path, float *x, long count);
+
+/// Each row of x becomes LayerNorm(x + y) = γ·(v − mean)/√(var + ε) + β, in place (y may be NULL).
+void ek_add_layer_norm(int path, const float *y, float *x, int rows, int width, const float *gamma,
+                       const float *beta, float epsilon);
+
 /// Names the calling thread (at most 15 bytes are kept on Linux).
 void ek_set_thread_name(const char *name);
 

@@ -5,7 +5,7 @@ import Synchronization
 /// mean pooling and L2 normalisation: what sentence-transformers runs for all-MiniLM-L6-v2.
 ///
 /// Matrix products run on our own packed kernels (CEmbedKernels, ``KernelPath``: AVX-512,
-/// AVX2+FMA or portable, chosen by cpuid); everything else is loops LLVM vectorises. Batches are
+/// AVX2+FMA or portable, chosen by cpuid); the element-wise steps too, vectorised per path. Batches are
 /// packed, not padded: the texts of a batch are laid end to end as rows of one matrix, so the
 /// projections and the feed-forward network run as a few large products and no work is spent
 /// on [PAD]; attention, the only step that mixes rows, runs per text on its own rows. That gives
@@ -27,19 +27,19 @@ package final class BertEncoder: @unchecked Sendable {
     private let file: SafeTensorsFile
     private let weights: Weights
     private let pool: ComputeThreads
-    private let products: MatrixProducts
+    private let kernels: Kernels
     private let threadNames = Mutex<Set<String>>([])
 
     /// The kernel path the matrix products were asked to run (``KernelPath/best`` by default).
-    package var kernel: KernelPath { products.path }
+    package var kernel: KernelPath { kernels.path }
     /// The kernel paths that actually ran so far (empty before the first forward pass).
-    package var kernelsRun: [KernelPath] { products.pathsRun }
+    package var kernelsRun: [KernelPath] { kernels.pathsRun }
     /// The names of the threads forward passes ran on so far (`ingest-embed-<i>`).
     package var forwardPassThreads: Set<String> { threadNames.withLock { $0 } }
 
     struct Linear {
         /// The weight (`[out, in]`, row-major, as torch stores `nn.Linear.weight`) packed into the
-        /// kernel's panels once at load (``MatrixProducts/pack(_:outputs:inputs:)``).
+        /// kernel's panels once at load (``Kernels/pack(_:outputs:inputs:)``).
         var packed: UnsafePointer<Float>
         var bias: UnsafePointer<Float>
         var inputs: Int
@@ -86,13 +86,13 @@ package final class BertEncoder: @unchecked Sendable {
             }
             return base
         }
-        let products = MatrixProducts(path: kernel)
+        let kernels = Kernels(path: kernel)
         func linear(_ name: String, inputs: Int, outputs: Int) throws -> Linear {
             let weight = try file.floats(prefix + name + ".weight", shape: [outputs, inputs])
             guard let base = weight.baseAddress else {
                 throw IngestError(.configuration, "the tensor \(prefix + name).weight in \(file.path) is empty; config.json has a zero size")
             }
-            let packed = products.pack(base, outputs: outputs, inputs: inputs)
+            let packed = kernels.pack(base, outputs: outputs, inputs: inputs)
             // Only the packed copy is read from now on: let the mapped original leave the RSS.
             file.dropPages(of: weight)
             return Linear(packed: packed, bias: try tensor(name + ".bias", [outputs]), inputs: inputs, outputs: outputs)
@@ -122,7 +122,7 @@ package final class BertEncoder: @unchecked Sendable {
             embeddingNorm: try norm("embeddings.LayerNorm"),
             layers: layers
         )
-        self.products = products
+        self.kernels = kernels
         self.pool = ComputeThreads(count: self.threads)
     }
 
@@ -210,8 +210,8 @@ package final class BertEncoder: @unchecked Sendable {
 
     /// out = x · Wᵀ + b, the output columns spread over `pool`.
     private func linear(_ x: UnsafePointer<Float>, rows: Int, _ layer: Linear, into out: UnsafeMutablePointer<Float>, _ pool: ComputeThreads?) {
-        split(layer.outputs, multiple: products.panelWidth, pool) { columns in
-            products.linear(x, rows: rows, layer, columns: columns, into: out)
+        split(layer.outputs, multiple: kernels.panelWidth, pool) { columns in
+            kernels.linear(x, rows: rows, layer, columns: columns, into: out)
         }
     }
 
@@ -231,7 +231,7 @@ package final class BertEncoder: @unchecked Sendable {
                 row += 1
             }
         }
-        Kernels.layerNorm(x, rows: row, width: h, weights.embeddingNorm, epsilon: configuration.layerNormEpsilon)
+        kernels.addLayerNorm(nil, into: x, rows: row, width: h, weights.embeddingNorm, epsilon: configuration.layerNormEpsilon)
     }
 
     /// x = LayerNorm(x + Attention(x) · Woᵀ + bo), attention per text and head on its own rows.
@@ -253,11 +253,11 @@ package final class BertEncoder: @unchecked Sendable {
                     let offset = first * h + head * headSize
                     let scores = s.scores + head * s.longest * s.longest
                     // scores[n, n] = Q_head · K_headᵀ / √d
-                    products.gemm(bTransposed: true, m: n, n: n, k: headSize, alpha: scale,
+                    kernels.gemm(bTransposed: true, m: n, n: n, k: headSize, alpha: scale,
                                   s.q + offset, lda: h, s.k + offset, ldb: h, beta: 0, scores, ldc: n)
-                    Kernels.softmaxRows(scores, rows: n, width: n)
+                    kernels.softmaxRows(scores, rows: n, width: n)
                     // context[n, d] = scores · V_head, written into this head's columns.
-                    products.gemm(bTransposed: false, m: n, n: headSize, k: n,
+                    kernels.gemm(bTransposed: false, m: n, n: headSize, k: n,
                                   scores, lda: n, s.v + offset, ldb: h, beta: 0, s.context + offset, ldc: h)
                 }
             }
@@ -265,7 +265,7 @@ package final class BertEncoder: @unchecked Sendable {
         }
         linear(s.context, rows: rows, layer.attentionOutput, into: s.q, pool)
         split(rows, pool) { part in
-            Kernels.addLayerNorm(s.q + part.lowerBound * h, into: s.x + part.lowerBound * h, rows: part.count, width: h, layer.attentionNorm, epsilon: c.layerNormEpsilon)
+            kernels.addLayerNorm(s.q + part.lowerBound * h, into: s.x + part.lowerBound * h, rows: part.count, width: h, layer.attentionNorm, epsilon: c.layerNormEpsilon)
         }
     }
 
@@ -275,11 +275,11 @@ package final class BertEncoder: @unchecked Sendable {
         let h = c.hiddenSize, i = c.intermediateSize
         linear(s.x, rows: rows, layer.intermediate, into: s.intermediate, pool)
         split(rows, pool) { part in
-            Kernels.gelu(s.intermediate + part.lowerBound * i, count: part.count * i)
+            kernels.gelu(s.intermediate + part.lowerBound * i, count: part.count * i)
         }
         linear(s.intermediate, rows: rows, layer.output, into: s.q, pool)
         split(rows, pool) { part in
-            Kernels.addLayerNorm(s.q + part.lowerBound * h, into: s.x + part.lowerBound * h, rows: part.count, width: h, layer.outputNorm, epsilon: c.layerNormEpsilon)
+            kernels.addLayerNorm(s.q + part.lowerBound * h, into: s.x + part.lowerBound * h, rows: part.count, width: h, layer.outputNorm, epsilon: c.layerNormEpsilon)
         }
     }
 

@@ -1,10 +1,15 @@
 import CEmbedKernels
 import Synchronization
 
-/// The matrix products of one encoder, on the kernel path it was built with, recording which
-/// paths actually ran (a CPU that cannot run the requested one falls back to generic, and that
-/// must be visible: `BertEncoder.kernelsRun`).
-struct MatrixProducts: Sendable {
+/// The arithmetic of one encoder (CEmbedKernels): matrix products and the element-wise steps
+/// (softmax, GELU, layer norm), on the kernel path it was built with, recording which paths the
+/// products actually ran (a CPU that cannot run the requested one falls back to generic, and
+/// that must be visible: `BertEncoder.kernelsRun`).
+///
+/// Why not Swift loops or libm for the element-wise steps: `expf`/`erff` cost a call per element
+/// and do not vectorise, and Swift code is compiled for the baseline ISA (4 lanes); in C each
+/// path gets its own copy vectorised for its instruction set (16 lanes with AVX-512).
+struct Kernels: Sendable {
     let path: KernelPath
     private let ran: Ran
 
@@ -53,6 +58,21 @@ struct MatrixProducts: Sendable {
         let used = ek_sgemm_packed(path.rawValue, Int32(rows), Int32(columns.count), Int32(i), 1, x, Int32(i),
                                    layer.packed + columns.lowerBound * i, 1, out + columns.lowerBound, Int32(o))
         record(used)
+    }
+
+    /// Each row of x[rows, width] becomes softmax(row), in place.
+    func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        ek_softmax_rows(path.rawValue, x, Int32(rows), Int32(width))
+    }
+
+    /// GELU in its exact form, x · ½(1 + erf(x/√2)), as HF's `gelu` (not the tanh approximation).
+    func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        ek_gelu(path.rawValue, x, count)
+    }
+
+    /// x = LayerNorm(x + y) row by row (y nil: LayerNorm(x)), the residual connection of each sub-layer.
+    func addLayerNorm(_ y: UnsafePointer<Float>?, into x: UnsafeMutablePointer<Float>, rows: Int, width: Int, _ norm: BertEncoder.LayerNorm, epsilon: Float) {
+        ek_add_layer_norm(path.rawValue, y, x, Int32(rows), Int32(width), norm.gamma, norm.beta, epsilon)
     }
 
     private func record(_ used: Int32) {
