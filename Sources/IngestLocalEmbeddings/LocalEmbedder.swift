@@ -86,7 +86,11 @@ package struct LocalEmbedder: Embedder {
             if let model = loaded.withLock({ $0 }) { return model }
             return try await gate.withPermit {
                 if let model = loaded.withLock({ $0 }) { return model }
-                let model = try LocalEmbeddingModel(folder: configuration.modelPath, threads: configuration.threads, kernel: kernel)
+                // Parsing the vocabulary and packing 42 MB of weights: off the cooperative pool too.
+                let (folder, threads, kernel) = (configuration.modelPath, configuration.threads, kernel)
+                let model = try await ComputeThreads.runOnNewThread(name: "ingest-embed-load") {
+                    try LocalEmbeddingModel(folder: folder, threads: threads, kernel: kernel)
+                }
                 loaded.withLock { $0 = model }
                 return model
             }

@@ -41,6 +41,20 @@ package final class ComputeThreads: Sendable {
         }
     }
 
+    /// Runs `work` on a new thread named `name` that ends with it, and returns its result; the
+    /// caller suspends meanwhile. For one-off work too long for the cooperative pool that comes
+    /// before a pool exists (loading and packing the model).
+    package static func runOnNewThread<T: Sendable>(name: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let thread = Thread {
+                setCurrentThreadName(name)
+                continuation.resume(with: Result { try work() })
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
     /// Calls `body(0..<parts)` spread over all threads of the pool, and returns when all are done.
     /// Only from inside `run`'s work (thread 0): the helpers take parts while thread 0 does too.
     package func parallel(_ parts: Int, _ body: (Int) -> Void) {
