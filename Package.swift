@@ -38,8 +38,10 @@ let package = Package(
     targets: [
         // zlib from the system (zlib1g-dev): gunzip for `ingest chunk file.json.gz`.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        // OpenBLAS from the system (libopenblas-dev): matrix products of the in-process embedder.
-        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        // Matrix products of the in-process embedder: packed AVX-512 / AVX2+FMA / portable kernels
+        // chosen by cpuid at run time (no BLAS library: Debian's OpenBLAS misdetects cloud CPUs).
+        // Always optimised: at -O0 (debug, tests) the intrinsics would run ~10× slower.
+        .target(name: "CEmbedKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Pure, no I/O: the WordPiece tokenizer of all-MiniLM-L6-v2 with its vocabulary compiled in.
         .target(name: "IngestTokenizer", swiftSettings: swiftSettings),
@@ -63,8 +65,8 @@ let package = Package(
         .target(name: "IngestEmbeddings", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
         .target(name: "IngestOpenSearch", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
 
-        // all-MiniLM-L6-v2 in process: safetensors, the BERT encoder on OpenBLAS, mean pooling.
-        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "COpenBLAS"], swiftSettings: swiftSettings),
+        // all-MiniLM-L6-v2 in process: safetensors, the BERT encoder on its own threads, mean pooling.
+        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "CEmbedKernels"], swiftSettings: swiftSettings),
 
         // The pipeline: configuration, document sources, generations and ids, the run and its report.
         .target(
@@ -140,7 +142,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "IngestLocalEmbeddingsTests", dependencies: ["IngestLocalEmbeddings"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestLocalEmbeddingsTests", dependencies: ["IngestLocalEmbeddings", "CEmbedKernels"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestCoreTests",
             dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],

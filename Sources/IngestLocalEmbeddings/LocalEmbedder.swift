@@ -7,22 +7,29 @@ import Synchronization
 /// worker that never embeds locally pays nothing. Copies share one loaded model: build one
 /// `LocalEmbedder` per process and hand it to every caller. Batches from all callers take turns
 /// (one batch already keeps EMBEDDING_THREADS cores busy); waiting is async, so a waiting request
-/// holds no thread. Each batch runs on the calling task and holds its thread for its duration
-/// (about 0.1 s per 200-token text per core), so cancellation is checked between batches and
-/// EMBEDDING_BATCH_SIZE bounds how long one batch takes.
+/// holds no thread. Each batch runs on the encoder's own threads (``ComputeThreads``), never on
+/// Swift's cooperative pool, so the HTTP server and `/health` keep their threads while it runs;
+/// the calling task only suspends. A batch is not interrupted once started, so cancellation is
+/// checked between batches and EMBEDDING_BATCH_SIZE bounds how long one batch takes.
 package struct LocalEmbedder: Embedder {
     package let configuration: LocalEmbeddingConfiguration
     private let shared: SharedModel
 
     package var model: String { LocalEmbeddingConfiguration.modelName }
 
-    package init(configuration: LocalEmbeddingConfiguration) {
+    /// - Parameter kernel: the matrix-product kernels; leave the default (the CPU's fastest)
+    ///   except in tests and benchmarks that compare the paths.
+    package init(configuration: LocalEmbeddingConfiguration, kernel: KernelPath = .best) {
         self.configuration = configuration
-        self.shared = SharedModel(configuration: configuration)
+        self.shared = SharedModel(configuration: configuration, kernel: kernel)
     }
 
     /// Whether the model has been loaded yet (for `ingest doctor` and tests).
     package var isLoaded: Bool { shared.isLoaded }
+
+    /// The loaded encoder, nil before the first `embed` (for the benchmark, `ingest doctor` and
+    /// tests: its `kernel`, `kernelsRun` and `forwardPassThreads`).
+    package var encoder: BertEncoder? { shared.loadedModel?.encoder }
 
     package func embed(_ texts: [String]) async throws -> [[Float]] {
         guard !texts.isEmpty else { return [] }
@@ -35,7 +42,7 @@ package struct LocalEmbedder: Embedder {
                 let sequences = batch.map { ids[$0] }
                 let out: [[Float]]
                 do {
-                    out = try await shared.gate.withPermit { try model.encoder.encode(sequences) }
+                    out = try await shared.gate.withPermit { try await model.encoder.encode(sequences) }
                 } catch var error as IngestError {
                     error.itemIndex = error.itemIndex.map { batch[$0] }
                     throw error
@@ -61,22 +68,29 @@ package struct LocalEmbedder: Embedder {
     /// The lazily loaded model and the gate that runs one batch at a time.
     private final class SharedModel: Sendable {
         let configuration: LocalEmbeddingConfiguration
+        let kernel: KernelPath
         /// One permit: batches of concurrent callers take turns; also serialises the first load.
         let gate = AsyncLimiter(limit: 1)
         private let loaded = Mutex<LocalEmbeddingModel?>(nil)
 
-        init(configuration: LocalEmbeddingConfiguration) {
+        init(configuration: LocalEmbeddingConfiguration, kernel: KernelPath) {
             self.configuration = configuration
+            self.kernel = kernel
         }
 
         var isLoaded: Bool { loaded.withLock { $0 != nil } }
+        var loadedModel: LocalEmbeddingModel? { loaded.withLock { $0 } }
 
         /// The model, loaded by the first caller; a failed load is retried by the next call.
         func model() async throws -> LocalEmbeddingModel {
             if let model = loaded.withLock({ $0 }) { return model }
             return try await gate.withPermit {
                 if let model = loaded.withLock({ $0 }) { return model }
-                let model = try LocalEmbeddingModel(folder: configuration.modelPath, threads: configuration.threads)
+                // Parsing the vocabulary and packing 42 MB of weights: off the cooperative pool too.
+                let (folder, threads, kernel) = (configuration.modelPath, configuration.threads, kernel)
+                let model = try await ComputeThreads.runOnNewThread(name: "ingest-embed-load") {
+                    try LocalEmbeddingModel(folder: folder, threads: threads, kernel: kernel)
+                }
                 loaded.withLock { $0 = model }
                 return model
             }

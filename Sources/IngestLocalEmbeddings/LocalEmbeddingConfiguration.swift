@@ -18,7 +18,8 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
     /// The folder in the Hugging Face layout (config.json, model.safetensors, vocab.txt,
     /// tokenizer_config.json, 1_Pooling/config.json).
     package var modelPath: String
-    /// OpenBLAS threads (EMBEDDING_THREADS, default: the CPUs this process may use).
+    /// Threads of the embedder's own that run forward passes (EMBEDDING_THREADS, default: the CPUs
+    /// this process may use).
     package var threads: Int
     /// Texts per forward pass (EMBEDDING_BATCH_SIZE, default 32).
     package var batchSize: Int
@@ -98,9 +99,10 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
         return LocalEmbeddingConfiguration(modelPath: path, threads: threads, batchSize: batchSize)
     }
 
-    /// One line for `ingest doctor` and logs.
+    /// One line for `ingest doctor` and logs, naming the matrix kernels this CPU gets (so a
+    /// machine that falls back to the portable ones shows it).
     package var summary: String {
-        "local \(Self.modelName) from \(modelPath) (\(threads) thread\(threads == 1 ? "" : "s"), batches of \(batchSize))"
+        "local \(Self.modelName) from \(modelPath) (\(threads) thread\(threads == 1 ? "" : "s"), batches of \(batchSize), \(KernelPath.best) kernels)"
     }
 
     private static func nonEmpty(_ value: String?) -> String? {

@@ -13,8 +13,9 @@ import Testing
         }
     }
 
-    /// Batch sizes that split the 50 texts unevenly; two threads run a batch as two groups.
-    @Test(arguments: [(batchSize: 1, threads: 1), (7, 2), (32, 1), (32, 2)])
+    /// Batch sizes that split the 50 texts unevenly; two threads run a batch as two groups, and
+    /// a single text with its products' columns split between them.
+    @Test(arguments: [(batchSize: 1, threads: 1), (1, 2), (7, 2), (32, 1), (32, 2)])
     func embeddingsMatchTheReference(batchSize: Int, threads: Int) async throws {
         let embedder = LocalEmbedder(configuration: LocalEmbeddingConfiguration(modelPath: try ModelFolder.require(), threads: threads, batchSize: batchSize))
         let cases = try Reference.load().cases

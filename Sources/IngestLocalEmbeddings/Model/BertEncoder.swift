@@ -1,38 +1,46 @@
-import COpenBLAS
-import Dispatch
 import IngestKit
 import Synchronization
 
 /// A BERT encoder (embeddings, `layers` × [self-attention, feed-forward], post-layer-norm) with
 /// mean pooling and L2 normalisation: what sentence-transformers runs for all-MiniLM-L6-v2.
 ///
-/// Matrix products go to OpenBLAS (`cblas_sgemm`); everything else is plain loops. Batches are
+/// Matrix products run on our own packed kernels (CEmbedKernels, ``KernelPath``: AVX-512,
+/// AVX2+FMA or portable, chosen by cpuid); the element-wise steps too, vectorised per path. Batches are
 /// packed, not padded: the texts of a batch are laid end to end as rows of one matrix, so the
 /// projections and the feed-forward network run as a few large products and no work is spent
 /// on [PAD]; attention, the only step that mixes rows, runs per text on its own rows. That gives
 /// the same result as HF's padded batch with an attention mask (masked keys weigh exactly zero).
 ///
-/// Threads: a batch of several texts is split into `threads` groups of about equal token counts
-/// that run the whole encoder side by side, each with single-threaded OpenBLAS (texts never
-/// interact, so the groups need no synchronisation until the end; this scales on a busy machine
-/// where OpenBLAS's own threads wait on each other at every product). A single text uses
-/// OpenBLAS's threads instead.
+/// Threads: forward passes run on the encoder's own ``ComputeThreads`` (EMBEDDING_THREADS of
+/// them), never on the caller's thread, so an async caller on Swift's cooperative pool only
+/// suspends. A batch of several texts is split into groups of about equal token counts that run
+/// the whole encoder side by side, one per thread (texts never interact, so the groups need no
+/// synchronisation until the end); a single text spreads each product's output columns, the
+/// attention heads and the element-wise steps over the threads instead.
 ///
 /// `@unchecked Sendable`: the weights are read-only views into the mapped file, which this
-/// object keeps alive; `encode` allocates its own scratch memory. The OpenBLAS thread count is
-/// process-wide state, so forward passes run one at a time in the process.
+/// object keeps alive; each forward pass allocates its own scratch memory.
 package final class BertEncoder: @unchecked Sendable {
     package let configuration: BertConfiguration
     /// Threads for one forward pass (EMBEDDING_THREADS).
     package let threads: Int
-    /// Held for a whole forward pass: it sets OpenBLAS's process-wide thread count.
-    private static let forwardPass = Mutex(())
     private let file: SafeTensorsFile
     private let weights: Weights
+    private let pool: ComputeThreads
+    private let kernels: Kernels
+    private let threadNames = Mutex<Set<String>>([])
+
+    /// The kernel path the matrix products were asked to run (``KernelPath/best`` by default).
+    package var kernel: KernelPath { kernels.path }
+    /// The kernel paths that actually ran so far (empty before the first forward pass).
+    package var kernelsRun: [KernelPath] { kernels.pathsRun }
+    /// The names of the threads forward passes ran on so far (`ingest-embed-<i>`).
+    package var forwardPassThreads: Set<String> { threadNames.withLock { $0 } }
 
     struct Linear {
-        /// `[out, in]`, row-major, as torch stores `nn.Linear.weight`.
-        var weight: UnsafePointer<Float>
+        /// The weight (`[out, in]`, row-major, as torch stores `nn.Linear.weight`) packed into the
+        /// kernel's panels once at load (``Kernels/pack(_:outputs:inputs:)``).
+        var packed: UnsafePointer<Float>
         var bias: UnsafePointer<Float>
         var inputs: Int
         var outputs: Int
@@ -58,9 +66,15 @@ package final class BertEncoder: @unchecked Sendable {
         var layers: [Layer]
     }
 
-    /// Maps the weights of `file`, checking every tensor's shape against `configuration`.
-    /// - Throws: ``IngestError`` `configuration` when a tensor is missing or mis-shaped.
-    package init(configuration c: BertConfiguration, file: SafeTensorsFile, threads: Int = 1) throws {
+    /// Maps the weights of `file`, checking every tensor's shape against `configuration`, and
+    /// starts `threads` compute threads. `kernel` is for tests and benchmarks: the default is the
+    /// fastest path the CPU has.
+    /// - Throws: ``IngestError`` `configuration` when a tensor is missing or mis-shaped, or the
+    ///   CPU cannot run `kernel`.
+    package init(configuration c: BertConfiguration, file: SafeTensorsFile, threads: Int = 1, kernel: KernelPath = .best) throws {
+        guard kernel.isSupported else {
+            throw IngestError(.configuration, "this CPU cannot run the \(kernel) kernels of the local embedder (it runs: \(KernelPath.supported.map(\.description).joined(separator: ", ")))")
+        }
         self.configuration = c
         self.threads = max(1, threads)
         self.file = file
@@ -72,8 +86,16 @@ package final class BertEncoder: @unchecked Sendable {
             }
             return base
         }
+        let kernels = Kernels(path: kernel)
         func linear(_ name: String, inputs: Int, outputs: Int) throws -> Linear {
-            Linear(weight: try tensor(name + ".weight", [outputs, inputs]), bias: try tensor(name + ".bias", [outputs]), inputs: inputs, outputs: outputs)
+            let weight = try file.floats(prefix + name + ".weight", shape: [outputs, inputs])
+            guard let base = weight.baseAddress else {
+                throw IngestError(.configuration, "the tensor \(prefix + name).weight in \(file.path) is empty; config.json has a zero size")
+            }
+            let packed = kernels.pack(base, outputs: outputs, inputs: inputs)
+            // Only the packed copy is read from now on: let the mapped original leave the RSS.
+            file.dropPages(of: weight)
+            return Linear(packed: packed, bias: try tensor(name + ".bias", [outputs]), inputs: inputs, outputs: outputs)
         }
         func norm(_ name: String) throws -> LayerNorm {
             LayerNorm(gamma: try tensor(name + ".weight", [c.hiddenSize]), beta: try tensor(name + ".bias", [c.hiddenSize]))
@@ -100,15 +122,19 @@ package final class BertEncoder: @unchecked Sendable {
             embeddingNorm: try norm("embeddings.LayerNorm"),
             layers: layers
         )
+        self.kernels = kernels
+        self.pool = ComputeThreads(count: self.threads)
     }
 
     /// The length of the vectors `encode` returns.
     package var dimension: Int { configuration.hiddenSize }
 
     /// Mean-pooled, L2-normalised embeddings of already tokenised texts, one per sequence, in order.
-    /// Each sequence holds [CLS] … [SEP] and at most `maxSequenceLength` ids.
+    /// Each sequence holds [CLS] … [SEP] and at most `maxSequenceLength` ids. The forward pass runs
+    /// on the encoder's threads; the caller suspends until it is done (it is not interrupted by
+    /// cancellation: callers bound a pass by the batch size and check between batches).
     /// - Throws: ``IngestError`` `embedRejected` for an empty, over-long or out-of-vocabulary sequence.
-    package func encode(_ sequences: [[Int32]]) throws -> [[Float]] {
+    package func encode(_ sequences: [[Int32]]) async throws -> [[Float]] {
         let c = configuration
         for (index, ids) in sequences.enumerated() {
             guard !ids.isEmpty, ids.count <= c.maxSequenceLength else {
@@ -119,22 +145,7 @@ package final class BertEncoder: @unchecked Sendable {
             }
         }
         guard !sequences.isEmpty else { return [] }
-        return Self.forwardPass.withLock { _ in
-            let groups = Self.partition(sequences, into: min(threads, sequences.count))
-            guard groups.count > 1 else {
-                openblas_set_num_threads(Int32(clamping: threads))
-                return forward(sequences)
-            }
-            openblas_set_num_threads(1)
-            // Each worker writes only its own slot, and all are joined before the buffer is read.
-            nonisolated(unsafe) let results = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: groups.count)
-            _ = results.initialize(from: repeatElement([], count: groups.count))
-            defer { results.deinitialize().deallocate() }
-            DispatchQueue.concurrentPerform(iterations: groups.count) { g in
-                results[g] = self.forward(groups[g])
-            }
-            return results.flatMap { $0 }
-        }
+        return try await pool.run { self.forwardBatch(sequences) }
     }
 
     /// Splits `sequences` (in order) into at most `parts` runs of about equal token counts.
@@ -153,21 +164,55 @@ package final class BertEncoder: @unchecked Sendable {
         return groups
     }
 
-    /// One forward pass over `sequences` on the calling thread.
-    private func forward(_ sequences: [[Int32]]) -> [[Float]] {
+    /// One batch, on thread 0 of the pool: groups side by side, or one text over all threads.
+    private func forwardBatch(_ sequences: [[Int32]]) -> [[Float]] {
+        let groups = Self.partition(sequences, into: min(threads, sequences.count))
+        guard groups.count > 1 else { return forward(sequences, spreadOver: threads > 1 ? pool : nil) }
+        // Each thread writes only its own slot, and all are joined before the buffer is read.
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: groups.count)
+        _ = results.initialize(from: repeatElement([], count: groups.count))
+        defer { results.deinitialize().deallocate() }
+        pool.parallel(groups.count) { g in results[g] = self.forward(groups[g], spreadOver: nil) }
+        return results.flatMap { $0 }
+    }
+
+    /// One forward pass over `sequences` on the calling thread, its steps spread over `pool`'s
+    /// threads when given.
+    private func forward(_ sequences: [[Int32]], spreadOver pool: ComputeThreads?) -> [[Float]] {
+        let name = ComputeThreads.currentThreadName()
+        threadNames.withLock { _ = $0.insert(name) }
         let c = configuration
         let h = c.hiddenSize
         let rows = sequences.reduce(0) { $0 + $1.count }
         let longest = sequences.map(\.count).max() ?? 1
-        let scratch = Scratch(rows: rows, hidden: h, intermediate: c.intermediateSize, longest: longest)
+        let scratch = Scratch(rows: rows, hidden: h, intermediate: c.intermediateSize, longest: longest, heads: c.attentionHeads)
         defer { scratch.free() }
 
         embed(sequences, into: scratch.x)
         for layer in weights.layers {
-            attention(layer, sequences, scratch)
-            feedForward(layer, rows: rows, scratch)
+            attention(layer, sequences, scratch, pool)
+            feedForward(layer, rows: rows, scratch, pool)
         }
-        return pool(sequences, scratch.x)
+        return meanPool(sequences, scratch.x)
+    }
+
+    /// Calls `body` on `0..<count` cut into one range per thread of `pool` (range bounds multiples
+    /// of `multiple`), or once on the whole range when `pool` is nil.
+    private func split(_ count: Int, multiple: Int = 1, _ pool: ComputeThreads?, _ body: (Range<Int>) -> Void) {
+        guard let pool, pool.count > 1, count > multiple else {
+            body(0..<count)
+            return
+        }
+        let chunk = ((count + pool.count - 1) / pool.count + multiple - 1) / multiple * multiple
+        let parts = (count + chunk - 1) / chunk
+        pool.parallel(parts) { p in body(p * chunk ..< min(count, (p + 1) * chunk)) }
+    }
+
+    /// out = x · Wᵀ + b, the output columns spread over `pool`.
+    private func linear(_ x: UnsafePointer<Float>, rows: Int, _ layer: Linear, into out: UnsafeMutablePointer<Float>, _ pool: ComputeThreads?) {
+        split(layer.outputs, multiple: kernels.panelWidth, pool) { columns in
+            kernels.linear(x, rows: rows, layer, columns: columns, into: out)
+        }
     }
 
     // MARK: - Stages
@@ -186,50 +231,61 @@ package final class BertEncoder: @unchecked Sendable {
                 row += 1
             }
         }
-        Kernels.layerNorm(x, rows: row, width: h, weights.embeddingNorm, epsilon: configuration.layerNormEpsilon)
+        kernels.addLayerNorm(nil, into: x, rows: row, width: h, weights.embeddingNorm, epsilon: configuration.layerNormEpsilon)
     }
 
     /// x = LayerNorm(x + Attention(x) · Woᵀ + bo), attention per text and head on its own rows.
-    private func attention(_ layer: Layer, _ sequences: [[Int32]], _ s: Scratch) {
+    private func attention(_ layer: Layer, _ sequences: [[Int32]], _ s: Scratch, _ pool: ComputeThreads?) {
         let c = configuration
         let h = c.hiddenSize
         let headSize = h / c.attentionHeads
         let rows = s.rows
-        Kernels.linear(s.x, rows: rows, layer.query, into: s.q)
-        Kernels.linear(s.x, rows: rows, layer.key, into: s.k)
-        Kernels.linear(s.x, rows: rows, layer.value, into: s.v)
+        linear(s.x, rows: rows, layer.query, into: s.q, pool)
+        linear(s.x, rows: rows, layer.key, into: s.k, pool)
+        linear(s.x, rows: rows, layer.value, into: s.v, pool)
         let scale = 1 / Float(headSize).squareRoot()
         var start = 0
         for ids in sequences {
-            let n = Int32(ids.count)
-            for head in 0..<c.attentionHeads {
-                let offset = start * h + head * headSize
-                // scores[n, n] = Q_head · K_headᵀ / √d
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, Int32(headSize),
-                            scale, s.q + offset, Int32(h), s.k + offset, Int32(h), 0, s.scores, n)
-                Kernels.softmaxRows(s.scores, rows: Int(n), width: Int(n))
-                // context[n, d] = scores · V_head, written into this head's columns.
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Int32(headSize), n,
-                            1, s.scores, n, s.v + offset, Int32(h), 0, s.context + offset, Int32(h))
+            let n = ids.count
+            let first = start
+            split(c.attentionHeads, pool) { heads in
+                for head in heads {
+                    let offset = first * h + head * headSize
+                    let scores = s.scores + head * s.longest * s.longest
+                    // scores[n, n] = Q_head · K_headᵀ / √d
+                    kernels.gemm(bTransposed: true, m: n, n: n, k: headSize, alpha: scale,
+                                  s.q + offset, lda: h, s.k + offset, ldb: h, beta: 0, scores, ldc: n)
+                    kernels.softmaxRows(scores, rows: n, width: n)
+                    // context[n, d] = scores · V_head, written into this head's columns.
+                    kernels.gemm(bTransposed: false, m: n, n: headSize, k: n,
+                                  scores, lda: n, s.v + offset, ldb: h, beta: 0, s.context + offset, ldc: h)
+                }
             }
-            start += ids.count
+            start += n
         }
-        Kernels.linear(s.context, rows: rows, layer.attentionOutput, into: s.q)
-        Kernels.addLayerNorm(s.q, into: s.x, rows: rows, width: h, layer.attentionNorm, epsilon: c.layerNormEpsilon)
+        linear(s.context, rows: rows, layer.attentionOutput, into: s.q, pool)
+        split(rows, pool) { part in
+            kernels.addLayerNorm(s.q + part.lowerBound * h, into: s.x + part.lowerBound * h, rows: part.count, width: h, layer.attentionNorm, epsilon: c.layerNormEpsilon)
+        }
     }
 
     /// x = LayerNorm(x + GELU(x · Wiᵀ + bi) · Woᵀ + bo).
-    private func feedForward(_ layer: Layer, rows: Int, _ s: Scratch) {
+    private func feedForward(_ layer: Layer, rows: Int, _ s: Scratch, _ pool: ComputeThreads?) {
         let c = configuration
-        Kernels.linear(s.x, rows: rows, layer.intermediate, into: s.intermediate)
-        Kernels.gelu(s.intermediate, count: rows * c.intermediateSize)
-        Kernels.linear(s.intermediate, rows: rows, layer.output, into: s.q)
-        Kernels.addLayerNorm(s.q, into: s.x, rows: rows, width: c.hiddenSize, layer.outputNorm, epsilon: c.layerNormEpsilon)
+        let h = c.hiddenSize, i = c.intermediateSize
+        linear(s.x, rows: rows, layer.intermediate, into: s.intermediate, pool)
+        split(rows, pool) { part in
+            kernels.gelu(s.intermediate + part.lowerBound * i, count: part.count * i)
+        }
+        linear(s.intermediate, rows: rows, layer.output, into: s.q, pool)
+        split(rows, pool) { part in
+            kernels.addLayerNorm(s.q + part.lowerBound * h, into: s.x + part.lowerBound * h, rows: part.count, width: h, layer.outputNorm, epsilon: c.layerNormEpsilon)
+        }
     }
 
     /// Mean over each text's rows (all real tokens: nothing is padded), then L2 normalisation
     /// (norm clamped at 1e-12, as `torch.nn.functional.normalize`).
-    private func pool(_ sequences: [[Int32]], _ x: UnsafeMutablePointer<Float>) -> [[Float]] {
+    private func meanPool(_ sequences: [[Int32]], _ x: UnsafeMutablePointer<Float>) -> [[Float]] {
         let h = configuration.hiddenSize
         var start = 0
         return sequences.map { ids in
@@ -248,17 +304,21 @@ package final class BertEncoder: @unchecked Sendable {
     /// Scratch matrices for one batch, freed by the caller when the batch is done.
     private struct Scratch {
         let rows: Int
-        let x, q, k, v, context, intermediate, scores: UnsafeMutablePointer<Float>
+        let longest: Int
+        let x, q, k, v, context, intermediate: UnsafeMutablePointer<Float>
+        /// One n×n block per head, so heads can run side by side.
+        let scores: UnsafeMutablePointer<Float>
 
-        init(rows: Int, hidden: Int, intermediate: Int, longest: Int) {
+        init(rows: Int, hidden: Int, intermediate: Int, longest: Int, heads: Int) {
             self.rows = rows
+            self.longest = longest
             x = .allocate(capacity: rows * hidden)
             q = .allocate(capacity: rows * hidden)
             k = .allocate(capacity: rows * hidden)
             v = .allocate(capacity: rows * hidden)
             context = .allocate(capacity: rows * hidden)
             self.intermediate = .allocate(capacity: rows * intermediate)
-            scores = .allocate(capacity: longest * longest)
+            scores = .allocate(capacity: heads * longest * longest)
         }
 
         func free() {

@@ -15,9 +15,10 @@ package final class LocalEmbeddingModel: Sendable {
     package static let requiredFiles = ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "1_Pooling/config.json"]
 
     /// Loads the model in `folder`: parses the configs and vocabulary, maps the weights (they are
-    /// paged in as the first texts are embedded); forward passes use `threads` threads.
+    /// paged in as the first texts are embedded); forward passes use `threads` threads and the
+    /// `kernel` matrix products (the CPU's fastest unless a test or benchmark asks otherwise).
     /// - Throws: ``IngestError`` `configuration`, naming the file and what to do.
-    package init(folder: String, threads: Int) throws {
+    package init(folder: String, threads: Int, kernel: KernelPath = .best) throws {
         self.folder = folder
         for file in Self.requiredFiles where !FileManager.default.fileExists(atPath: folder + "/" + file) {
             throw IngestError(.configuration, "the embedding model folder \(folder) lacks \(file); point EMBEDDING_MODEL_PATH (or --embedding-model-path) at an all-MiniLM-L6-v2 folder in the Hugging Face layout (README: \"Local embeddings\")")
@@ -34,7 +35,7 @@ package final class LocalEmbeddingModel: Sendable {
             throw IngestError(.configuration, "\(vocabPath) has \(vocabulary.tokens.count) tokens but config.json says vocab_size \(configuration.vocabularySize); the files do not belong together")
         }
         self.tokenizer = WordPieceTokenizer(name: "bert-wordpiece-uncased/all-MiniLM-L6-v2", vocabulary: vocabulary)
-        self.encoder = try BertEncoder(configuration: configuration, file: SafeTensorsFile(path: folder + "/model.safetensors"), threads: threads)
+        self.encoder = try BertEncoder(configuration: configuration, file: SafeTensorsFile(path: folder + "/model.safetensors"), threads: threads, kernel: kernel)
     }
 
     /// The length of the vectors.

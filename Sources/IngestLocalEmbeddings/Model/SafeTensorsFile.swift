@@ -72,6 +72,20 @@ package final class SafeTensorsFile: @unchecked Sendable {
         for buffer in convertedBuffers { buffer.deallocate() }
     }
 
+    /// Tells the kernel this process no longer needs the mapped pages wholly inside `buffer` (a
+    /// tensor copied elsewhere, like the packed linear weights), so they leave its resident set;
+    /// reading them again would fault them back in from the file. A no-op for converted tensors.
+    package func dropPages(of buffer: UnsafeBufferPointer<Float>) {
+        guard let start = buffer.baseAddress.map(UnsafeRawPointer.init) else { return }
+        let end = start + buffer.count * MemoryLayout<Float>.stride
+        guard start >= base, end <= base + mappedLength else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let last = Int(bitPattern: end) / page * page
+        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, last - first, Int32(MADV_DONTNEED))
+    }
+
     /// The tensor `name` as Float32, checked against `shape`. F32 data is a view into the mapping
     /// (valid as long as this object lives); F16 and BF16 are converted once and kept here.
     /// - Throws: ``IngestError`` `configuration` when the tensor is missing or has another shape or dtype.

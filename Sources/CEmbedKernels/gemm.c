@@ -1,0 +1,324 @@
+// Packed matrix products (GotoBLAS/BLIS layout): B is packed into panels of NR columns, A into
+// panels of MR rows, blocked so a B block stays in L2 and an A panel in L1; a micro-kernel keeps
+// an MR×NR tile of C in registers. The x86 micro-kernels are compiled with per-function target
+// attributes, so this file builds for the baseline ISA and picks a kernel at run time.
+#define _GNU_SOURCE
+#include "EmbedKernels.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define EK_X86 1
+#endif
+
+enum { KC = 256, NC = 384 };  // NC: a multiple of 32 and 16 (the panel widths).
+
+// MARK: - CPU features
+
+#if EK_X86
+static unsigned long long ek_xcr0(void) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+#endif
+
+static int ek_detect(void) {
+#if EK_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return EK_PATH_GENERIC;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+    if (!osxsave || !avx) return EK_PATH_GENERIC;
+    unsigned long long xcr0 = ek_xcr0();
+    if ((xcr0 & 0x6) != 0x6) return EK_PATH_GENERIC;  // the OS saves XMM and YMM state
+    if (__get_cpuid_max(0, 0) < 7) return EK_PATH_GENERIC;
+    __cpuid_count(7, 0, a, b, c, d);
+    int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
+    if (avx512f && fma && (xcr0 & 0xe6) == 0xe6) return EK_PATH_AVX512;  // and opmask, ZMM state
+    if (avx2 && fma) return EK_PATH_AVX2;
+#endif
+    return EK_PATH_GENERIC;
+}
+
+static int ek_best = -1;
+static pthread_once_t ek_best_once = PTHREAD_ONCE_INIT;
+static void ek_best_init(void) { ek_best = ek_detect(); }
+
+int ek_best_path(void) {
+    pthread_once(&ek_best_once, ek_best_init);
+    return ek_best;
+}
+
+int ek_path_supported(int path) { return path >= EK_PATH_GENERIC && path <= ek_best_path(); }
+
+int ek_cpu_has_avx2_fma(void) {
+#if EK_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 12) & 1)) return 0;
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1;
+#else
+    return 0;
+#endif
+}
+
+// MARK: - Micro-kernels: C[0..<MR, 0..<NR] = alpha · Σₖ A[i·lda + k] · b[k·NR + j] (+ C)
+//
+// A is read in place (row i at a + i·lda; no packing: its rows stay in L1 across the panels of a
+// block), B from packed panels of NR columns (k-major).
+
+typedef void (*ek_kernel_fn)(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate);
+
+#if EK_X86
+__attribute__((target("avx512f")))
+static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
+    enum { MR = 12 };
+    __m512 c0[MR], c1[MR];
+    for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i * lda + p]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+        b += 32;
+    }
+    __m512 s = _mm512_set1_ps(alpha);
+    for (int i = 0; i < MR; i++) {
+        float *row = c + i * ldc;
+        if (accumulate) {
+            c0[i] = _mm512_fmadd_ps(c0[i], s, _mm512_loadu_ps(row));
+            c1[i] = _mm512_fmadd_ps(c1[i], s, _mm512_loadu_ps(row + 16));
+        } else {
+            c0[i] = _mm512_mul_ps(c0[i], s);
+            c1[i] = _mm512_mul_ps(c1[i], s);
+        }
+        _mm512_storeu_ps(row, c0[i]);
+        _mm512_storeu_ps(row + 16, c1[i]);
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
+    enum { MR = 6 };
+    __m256 c0[MR], c1[MR];
+    for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i * lda + p);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+        b += 16;
+    }
+    __m256 s = _mm256_set1_ps(alpha);
+    for (int i = 0; i < MR; i++) {
+        float *row = c + i * ldc;
+        if (accumulate) {
+            c0[i] = _mm256_fmadd_ps(c0[i], s, _mm256_loadu_ps(row));
+            c1[i] = _mm256_fmadd_ps(c1[i], s, _mm256_loadu_ps(row + 8));
+        } else {
+            c0[i] = _mm256_mul_ps(c0[i], s);
+            c1[i] = _mm256_mul_ps(c1[i], s);
+        }
+        _mm256_storeu_ps(row, c0[i]);
+        _mm256_storeu_ps(row + 8, c1[i]);
+    }
+}
+#endif
+
+/// Portable: 4×16, written so the compiler keeps the tile in vector registers of the baseline ISA.
+static void ek_kernel_generic(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
+    enum { MR = 4, NR = 16 };
+    float t[MR][NR];
+    memset(t, 0, sizeof t);
+    for (int p = 0; p < kc; p++) {
+        for (int i = 0; i < MR; i++) {
+            float ai = a[i * lda + p];
+            for (int j = 0; j < NR; j++) t[i][j] += ai * b[j];
+        }
+        b += NR;
+    }
+    for (int i = 0; i < MR; i++) {
+        float *row = c + i * ldc;
+        for (int j = 0; j < NR; j++) row[j] = (accumulate ? row[j] : 0) + alpha * t[i][j];
+    }
+}
+
+typedef struct {
+    int mr, nr;
+    ek_kernel_fn kernel;
+} ek_kernel;
+
+static ek_kernel ek_kernel_for(int path) {
+#if EK_X86
+    if (path == EK_PATH_AVX512) return (ek_kernel){12, 32, ek_kernel_avx512};
+    if (path == EK_PATH_AVX2) return (ek_kernel){6, 16, ek_kernel_avx2};
+#endif
+    (void)path;
+    return (ek_kernel){4, 16, ek_kernel_generic};
+}
+
+// MARK: - Packing B
+
+int ek_panel_width(int path) {
+    if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
+    return ek_kernel_for(path).nr;
+}
+
+long ek_packed_size(int path, int n, int k) {
+    int nr = ek_panel_width(path);
+    return (long)((n + nr - 1) / nr) * nr * k;
+}
+
+void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, float *out) {
+    int nr = ek_panel_width(path);
+    for (int j = 0; j < n; j += nr) {
+        int cols = n - j < nr ? n - j : nr;
+        if (transposed) {
+            // Read BLOCK rows of B (columns of the product) at a time, write k-major.
+            for (int p0 = 0; p0 < k; p0 += 64) {
+                int p1 = p0 + 64 < k ? p0 + 64 : k;
+                for (int q = 0; q < nr; q++) {
+                    if (q < cols) {
+                        const float *src = b + (long)(j + q) * ldb;
+                        for (int p = p0; p < p1; p++) out[(long)p * nr + q] = src[p];
+                    } else {
+                        for (int p = p0; p < p1; p++) out[(long)p * nr + q] = 0;
+                    }
+                }
+            }
+        } else {
+            for (int p = 0; p < k; p++) {
+                const float *src = b + (long)p * ldb + j;
+                float *dst = out + (long)p * nr;
+                memcpy(dst, src, sizeof(float) * (size_t)cols);
+                if (cols < nr) memset(dst + cols, 0, sizeof(float) * (size_t)(nr - cols));
+            }
+        }
+        out += (long)k * nr;
+    }
+}
+
+// MARK: - Per-thread scratch (B packed by ek_sgemm)
+
+typedef struct {
+    float *b;
+    long capacity;
+} ek_scratch;
+
+static pthread_key_t ek_scratch_key;
+static pthread_once_t ek_scratch_once = PTHREAD_ONCE_INIT;
+
+static void ek_scratch_free(void *p) {
+    ek_scratch *s = p;
+    free(s->b);
+    free(s);
+}
+
+static void ek_scratch_init(void) { pthread_key_create(&ek_scratch_key, ek_scratch_free); }
+
+static float *ek_thread_buffer(long floats) {
+    pthread_once(&ek_scratch_once, ek_scratch_init);
+    ek_scratch *s = pthread_getspecific(ek_scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) abort();
+        pthread_setspecific(ek_scratch_key, s);
+    }
+    if (s->capacity < floats) {
+        free(s->b);
+        long capacity = (floats + 1023) / 1024 * 1024;
+        s->b = aligned_alloc(64, sizeof(float) * (size_t)capacity);
+        if (!s->b) abort();
+        s->capacity = capacity;
+    }
+    return s->b;
+}
+
+// MARK: - The product
+
+int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *packed, float beta, float *c, int ldc) {
+    if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
+    if (m <= 0 || n <= 0) return path;
+    if (k <= 0) {
+        if (beta == 0) for (int i = 0; i < m; i++) memset(c + (long)i * ldc, 0, sizeof(float) * (size_t)n);
+        return path;
+    }
+    ek_kernel kern = ek_kernel_for(path);
+    float edge[12 * KC];  // the last rows of A when fewer than MR are left, zero-padded
+    float tile[12 * 32];
+    for (int pc = 0; pc < k; pc += KC) {
+        int kc = k - pc < KC ? k - pc : KC;
+        int accumulate = pc > 0 || beta != 0;
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = n - jc < NC ? n - jc : NC;
+            for (int ir = 0; ir < m; ir += kern.mr) {
+                int rows = m - ir < kern.mr ? m - ir : kern.mr;
+                const float *ap = a + (long)ir * lda + pc;
+                long ldap = lda;
+                if (rows < kern.mr) {
+                    for (int i = 0; i < kern.mr; i++) {
+                        if (i < rows) memcpy(edge + i * kc, ap + (long)i * lda, sizeof(float) * (size_t)kc);
+                        else memset(edge + i * kc, 0, sizeof(float) * (size_t)kc);
+                    }
+                    ap = edge;
+                    ldap = kc;
+                }
+                for (int jr = jc; jr < jc + nc; jr += kern.nr) {
+                    int cols = n - jr < kern.nr ? n - jr : kern.nr;
+                    const float *bp = packed + (long)jr * k + (long)pc * kern.nr;
+                    float *cp = c + (long)ir * ldc + jr;
+                    if (rows == kern.mr && cols == kern.nr) {
+                        kern.kernel(kc, ap, ldap, bp, cp, ldc, alpha, accumulate);
+                    } else {
+                        // An edge tile: compute the whole tile aside, keep what is inside C.
+                        kern.kernel(kc, ap, ldap, bp, tile, kern.nr, alpha, 0);
+                        for (int i = 0; i < rows; i++) {
+                            float *row = cp + (long)i * ldc;
+                            const float *t = tile + i * kern.nr;
+                            for (int j = 0; j < cols; j++) row[j] = (accumulate ? row[j] : 0) + t[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return path;
+}
+
+int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
+             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
+    if (m <= 0 || n <= 0 || k <= 0) return ek_sgemm_packed(path, m, n, k, alpha, a, lda, 0, beta, c, ldc);
+    float *packed = ek_thread_buffer(ek_packed_size(path, n, k));
+    ek_pack(path, b_transposed, n, k, b, ldb, packed);
+    return ek_sgemm_packed(path, m, n, k, alpha, a, lda, packed, beta, c, ldc);
+}
+
+// MARK: - Thread names
+
+void ek_set_thread_name(const char *name) {
+#if defined(__APPLE__)
+    pthread_setname_np(name);
+#else
+    char short_name[16];
+    snprintf(short_name, sizeof short_name, "%s", name);
+    pthread_setname_np(pthread_self(), short_name);
+#endif
+}
+
+void ek_thread_name(char *buffer, int size) {
+    if (size <= 0) return;
+    buffer[0] = 0;
+    pthread_getname_np(pthread_self(), buffer, (size_t)size);
+}

@@ -1,0 +1,71 @@
+// Matrix products of the in-process embedder, with micro-kernels for AVX-512, AVX2+FMA and a
+// portable fallback, chosen at run time from the CPU's features (cpuid), never from the
+// environment. Why our own: Debian's OpenBLAS 0.3.21 does not recognise the virtual CPUs of cloud
+// nodes (AMD EPYC Zen 4 here) and falls back to its SSE3 kernel; see README "Local embeddings".
+#ifndef EMBED_KERNELS_H
+#define EMBED_KERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The kernel paths, slowest to fastest.
+typedef enum {
+    EK_PATH_GENERIC = 0,   ///< portable C, vectorised by the compiler for the baseline ISA
+    EK_PATH_AVX2 = 1,      ///< x86-64 AVX2 + FMA, 6×16 tiles
+    EK_PATH_AVX512 = 2,    ///< x86-64 AVX-512F, 12×32 tiles
+} ek_path;
+
+/// The fastest path this CPU can run (cpuid; the OS must also save the wide registers).
+int ek_best_path(void);
+
+/// Whether this CPU can run `path`.
+int ek_path_supported(int path);
+
+/// Whether the CPU reports AVX2 and FMA (for the test that the fallback is not taken on such CPUs).
+int ek_cpu_has_avx2_fma(void);
+
+/// C[m, n] = alpha · Σₖ A[m, k] · B(k, n) + beta · C[m, n], all row-major, where
+/// B(k, n) = B[n·ldb + k] when `b_transposed` (B holds N rows of K: torch's Linear weight layout)
+/// and B[k·ldb + n] otherwise. `beta` must be 0 or 1. Runs on the calling thread; `path` must be
+/// supported (see ek_path_supported), else the generic kernel runs. Returns the path that ran.
+/// B is packed into a per-thread buffer reused between calls.
+int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
+             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/// The panel width (columns) of `path`'s packed B: column ranges of a packed matrix start at
+/// multiples of it.
+int ek_panel_width(int path);
+
+/// Floats `ek_pack` writes for an n × k operand on `path`.
+long ek_packed_size(int path, int n, int k);
+
+/// Packs B(k, n) (layout as in ek_sgemm) into panels for `path`: done once per weight matrix at
+/// load, so the products of every forward pass skip it. Columns [j, j + w) of the packed matrix,
+/// j a multiple of ek_panel_width, start at `out + j·k`.
+void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, float *out);
+
+/// ek_sgemm with B already packed by ek_pack for the same `path` and `k`.
+int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *packed, float beta, float *c, int ldc);
+
+/// Each row of x[rows, width] becomes its softmax, in place (exp accurate to a few ulps).
+void ek_softmax_rows(int path, float *x, int rows, int width);
+
+/// x = GELU(x) in its exact (erf) form, in place; erf to 1.5e-7.
+void ek_gelu(int path, float *x, long count);
+
+/// Each row of x becomes LayerNorm(x + y) = γ·(v − mean)/√(var + ε) + β, in place (y may be NULL).
+void ek_add_layer_norm(int path, const float *y, float *x, int rows, int width, const float *gamma,
+                       const float *beta, float epsilon);
+
+/// Names the calling thread (at most 15 bytes are kept on Linux).
+void ek_set_thread_name(const char *name);
+
+/// Copies the calling thread's name into `buffer` (NUL-terminated).
+void ek_thread_name(char *buffer, int size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,76 @@
+import CEmbedKernels
+import IngestLocalEmbeddings
+import Testing
+
+/// The matrix-product kernels (issue #16): the path chosen from cpuid is never the portable
+/// fallback on a CPU with AVX2, and every path this CPU runs is exact.
+@Suite struct KernelPathTests {
+    /// A regression in feature detection must not pass silently as "slow but correct".
+    @Test func anAVX2CPUNeverTakesTheGenericFallback() async throws {
+        if KernelPath.cpuHasAVX2 {
+            #expect(KernelPath.best != .generic, "this CPU has AVX2+FMA but the kernels chose the portable fallback")
+            #expect(KernelPath.supported.contains(.avx2))
+        }
+        // The path actually taken by a forward pass of the production embedder (default kernel).
+        let embedder = LocalEmbedder(configuration: LocalEmbeddingConfiguration(modelPath: try ModelFolder.require(), threads: 2, batchSize: 4))
+        _ = try await embedder.embed(["which kernel runs this?", "and this one", "a third text", "a fourth"])
+        let ran = try #require(embedder.encoder).kernelsRun
+        #expect(ran == [KernelPath.best])
+        if KernelPath.cpuHasAVX2 {
+            #expect(!ran.contains(.generic), "the forward pass ran the generic kernel on an AVX2 CPU")
+        }
+    }
+
+    /// Each path this CPU can run, through the public embedder: cosine ≥ 0.999 against
+    /// sentence-transformers on all 50 reference texts; one text on two threads (columns split)
+    /// and a batch on two threads (groups side by side).
+    @Test(arguments: KernelPath.supported)
+    func everyPathMatchesTheReference(path: KernelPath) async throws {
+        let cases = try Reference.load().cases
+        for batchSize in [1, 9] {
+            let embedder = LocalEmbedder(configuration: LocalEmbeddingConfiguration(modelPath: try ModelFolder.require(), threads: 2, batchSize: batchSize), kernel: path)
+            let vectors = try await embedder.embed(cases.map(\.text))
+            #expect(try #require(embedder.encoder).kernelsRun == [path])
+            for (c, v) in zip(cases, vectors) {
+                let similarity = cosine(v, c.embedding)
+                #expect(similarity >= 0.999, "\(path), batch \(batchSize): cosine \(similarity) for text: \(c.text.prefix(60))")
+            }
+        }
+    }
+
+    @Test func anUnsupportedPathIsAConfigurationError() async throws {
+        guard let missing = KernelPath.allCases.first(where: { !$0.isSupported }) else { return }
+        let embedder = LocalEmbedder(configuration: LocalEmbeddingConfiguration(modelPath: try ModelFolder.require(), threads: 1), kernel: missing)
+        await #expect(throws: (any Error).self) { try await embedder.embed(["x"]) }
+    }
+
+    /// The products against a double-precision reference, on shapes with edge tiles in both
+    /// directions, more than one K block (256) and both layouts of B, for every path.
+    @Test(arguments: KernelPath.supported)
+    func productsMatchAReference(path: KernelPath) {
+        for (m, n, k) in [(1, 1, 1), (13, 33, 7), (25, 70, 300), (12, 32, 256), (7, 384, 384)] {
+            for transposed in [true, false] {
+                for beta: Float in [0, 1] {
+                    let alpha: Float = 0.5
+                    let a = (0..<(m * k)).map { Float(($0 * 7919) % 201) / 100 - 1 }
+                    let b = (0..<(n * k)).map { Float(($0 * 104_729) % 199) / 100 - 1 }
+                    let c0 = (0..<(m * n)).map { Float($0 % 13) / 10 }
+                    var c = c0
+                    let ldb = transposed ? k : n
+                    let used = ek_sgemm(path.rawValue, transposed ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(k), b, Int32(ldb), beta, &c, Int32(n))
+                    #expect(used == path.rawValue)
+                    var worst: Double = 0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum: Double = 0
+                            for p in 0..<k { sum += Double(a[i * k + p]) * Double(transposed ? b[j * k + p] : b[p * n + j]) }
+                            let expected = Double(alpha) * sum + Double(beta) * Double(c0[i * n + j])
+                            worst = max(worst, abs(expected - Double(c[i * n + j])))
+                        }
+                    }
+                    #expect(worst < 1e-3, "\(path) m=\(m) n=\(n) k=\(k) transposed=\(transposed) beta=\(beta): max error \(worst)")
+                }
+            }
+        }
+    }
+}

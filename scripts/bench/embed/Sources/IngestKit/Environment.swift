@@ -1,0 +1,1 @@
+../../../../../Sources/IngestKit/Configuration/Environment.swift

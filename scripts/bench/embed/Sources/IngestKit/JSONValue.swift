@@ -1,0 +1,1 @@
+../../../../../Sources/IngestKit/JSON/JSONValue.swift
