@@ -37,6 +37,7 @@ package struct LocalEmbedder: Embedder {
             let model = try await shared.model()
             let ids = texts.map(model.tokenIDs)
             var vectors = [[Float]](repeating: [], count: texts.count)
+            var done = 0
             for batch in LocalEmbeddingModel.batches(lengths: ids.map(\.count), batchSize: configuration.batchSize) {
                 try Task.checkCancellation()
                 let sequences = batch.map { ids[$0] }
@@ -48,6 +49,8 @@ package struct LocalEmbedder: Embedder {
                     throw error
                 }
                 for (index, vector) in zip(batch, out) { vectors[index] = vector }
+                done += batch.count
+                StageProgress.report(.embedding(done: done, total: texts.count))
             }
             return vectors
         } catch is CancellationError {
