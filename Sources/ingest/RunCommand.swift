@@ -92,6 +92,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
+        if prune && !paths.contains(where: Self.isDirectory) {
+            Terminal.error("warning: --prune looks for vanished files under the directory arguments, and only files were given: nothing will be pruned")
+        }
         var options = BatchOptions(paths: paths)
         options.includes = include
         options.excludes = exclude
@@ -110,6 +113,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         progress.finish()
         await runtime.shutdown()
+        if result.report.totals.documents == 0 && !result.interrupted && result.fatal == nil {
+            let filters = include.isEmpty && exclude.isEmpty ? "" : " matching --include/--exclude"
+            Terminal.error("warning: no documents found in \(paths.joined(separator: ", "))\(filters): nothing was ingested")
+        }
 
         if let report {
             do {
@@ -126,6 +133,11 @@ struct RunCommand: AsyncParsableCommand {
         if let fatal = result.fatal { Terminal.error(fatal.message) }
         if let pruneError = result.report.pruneError { Terminal.error(pruneError.message) }
         if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 
     /// Runs `body` while watching SIGINT/SIGTERM: the first signal stops new documents (those in

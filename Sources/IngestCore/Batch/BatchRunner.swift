@@ -92,7 +92,7 @@ package struct BatchRunner: Sendable {
                 next += 1
                 group.addTask {
                     let source = PathRules.canonical(entry.path)
-                    return await StageProgress.$observer.withValue({ stage in observer?.stage(stage, of: source) }) {
+                    return await StageProgress.$current.withValue(StageProgress { stage in observer?.stage(stage, of: source) }) {
                         await self.process(entry, options: options)
                     }
                 }
