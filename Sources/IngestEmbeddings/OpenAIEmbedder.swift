@@ -102,7 +102,7 @@ package struct OpenAIEmbedder: Embedder {
     /// One request, no retries: the pre-flight check before work starts.
     package func preflightDimension() async throws -> Int {
         do {
-            let vectors = try await request(["dimension probe"], retry: .none)
+            let vectors = try await request(["dimension probe"], retry: .singleAttempt)
             return vectors.first?.count ?? 0
         } catch is CancellationError {
             throw IngestError(.cancelled, "the embeddings pre-flight check was cancelled")

@@ -97,7 +97,7 @@ package struct OpenSearchIndex: ChunkIndex {
         // (deleting by query is idempotent, so running it again removes what is left).
         return try await withRetries(configuration.retry) { () async throws -> Int in
             attempt += 1
-            let response = try await call("POST", path + "/_delete_by_query", query: [("conflicts", "proceed"), ("refresh", "true")], json: body, what: what, accept: [404], retry: .none)
+            let response = try await call("POST", path + "/_delete_by_query", query: [("conflicts", "proceed"), ("refresh", "true")], json: body, what: what, accept: [404], retry: .singleAttempt)
             if response.status == 404 { return deleted }
             let result = try Self.parse(response, what: "the _delete_by_query answer")
             deleted += result["deleted"]?.intValue ?? 0
@@ -124,12 +124,12 @@ package struct OpenSearchIndex: ChunkIndex {
     }
 
     package func checkHealth() async throws {
-        let root = try await call("GET", "", what: "checking that OpenSearch answers", retry: RetryPolicy.none)
+        let root = try await call("GET", "", what: "checking that OpenSearch answers", retry: RetryPolicy.singleAttempt)
         let info = try Self.parse(root, what: "the OpenSearch root endpoint")
         guard info["version"]?["number"] != nil else {
             throw IngestError(.serviceUnavailable, "\(redactingCredentials(baseURL)) does not answer like OpenSearch (no version in GET /); check OPENSEARCH_HOST and OPENSEARCH_PORT")
         }
-        let health = try await call("GET", "/_cluster/health", what: "reading the cluster health", retry: RetryPolicy.none)
+        let health = try await call("GET", "/_cluster/health", what: "reading the cluster health", retry: RetryPolicy.singleAttempt)
         let status = try Self.parse(health, what: "the cluster health")["status"]?.stringValue
         if status == "red" {
             throw IngestError(.serviceUnavailable, "OpenSearch at \(redactingCredentials(baseURL)) reports cluster health red (a primary shard is unassigned, writes fail); fix the cluster, then try again", transient: true)

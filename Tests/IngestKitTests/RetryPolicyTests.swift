@@ -22,7 +22,7 @@ struct RetryPolicyTests {
     @Test func givesUpAfterMaxAttempts() {
         #expect(policy.delay(afterAttempt: 4, elapsed: .zero, jitter: 0.5) != nil)
         #expect(policy.delay(afterAttempt: 5, elapsed: .zero, jitter: 0.5) == nil)
-        #expect(RetryPolicy.none.delay(afterAttempt: 1, elapsed: .zero, jitter: 0.5) == nil)
+        #expect(RetryPolicy.singleAttempt.delay(afterAttempt: 1, elapsed: .zero, jitter: 0.5) == nil)
     }
 
     @Test func givesUpWhenTheWaitWouldPassMaxElapsed() {

@@ -19,8 +19,9 @@ package struct RetryPolicy: Sendable, Equatable {
         self.maxElapsed = maxElapsed
     }
 
-    /// No retries at all.
-    package static let none = RetryPolicy(maxAttempts: 1, baseDelay: .zero, maxDelay: .zero, maxElapsed: .zero)
+    /// No retries at all. (Not `none`: where a `RetryPolicy?` is expected, `.none` means nil,
+    /// which callers read as "the configured policy".)
+    package static let singleAttempt = RetryPolicy(maxAttempts: 1, baseDelay: .zero, maxDelay: .zero, maxElapsed: .zero)
 
     /// The delay before attempt `attempt + 1` after `attempt` attempts failed, or nil to give up.
     /// - Parameters:
