@@ -13,8 +13,12 @@ struct ChunkCommand: AsyncParsableCommand {
         discussion: """
             FILE is a DoclingDocument (Docling Serve's json_content) or a whole convert response, \
             plain or gzip-compressed; "-" reads standard input. A .md, .markdown or .txt file goes \
-            through the Markdown path. One JSON object per chunk: chunk_index, text, embedding_text, \
-            headings, pages, token_count, doc_items. Exit 0 on success, 2 on unreadable or invalid input.
+            through the Markdown path: its raw text, not what Docling makes of it, so the chunks can \
+            differ from what is indexed (raw link syntax, another count); `ingest FILE --preview \
+            out.jsonl` shows exactly what would be indexed. One JSON object per chunk: chunk_index, \
+            text, embedding_text, headings, pages, token_count, doc_items. Exit 0 on success, 2 on \
+            unreadable or invalid input. To get a DoclingDocument: curl -X POST \
+            "$DOCLING_SERVE_URL/v1/convert/file" -F files=@doc.docx -F to_formats=json > doc.json
             """
     )
 
