@@ -34,6 +34,15 @@ package final class Runtime: Sendable {
         let embeddings = try Self.embeddingsConfiguration(env, model: settings.embeddingModel)
         let local = try LocalEmbeddingConfiguration.select(environment: env, cliModelPath: nil)
         let opensearch = try OpenSearchConfiguration(environment: env)
+        let unconfigured = local == nil && env.string("OPENAI_BASE_URL") == nil && env.string("OPENAI_API_KEY", isSecret: true) == nil
+        // The budget against the model's window, before any client exists (a throw after that
+        // would leave HTTP clients to be shut down).
+        let model = local != nil ? LocalEmbeddingConfiguration.modelName : embeddings.model
+        if let known = KnownEmbeddingModel.named(model) {
+            if let error = known.windowError(maxTokens: settings.maxTokens, setting: "--max-tokens / INGEST_MAX_TOKENS") { throw error }
+        } else if !unconfigured {
+            logger.warning("the input window of EMBEDDING_MODEL=\(model) is not known to ingest: chunks are cut at \(settings.maxTokens) MiniLM tokens (INGEST_MAX_TOKENS); if the model reads fewer, lower it")
+        }
 
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(5), read: .seconds(300))
@@ -50,6 +59,15 @@ package final class Runtime: Sendable {
             throw error
         }
         clients = [general, search]
+        let index: OpenSearchIndex
+        do {
+            index = try OpenSearchIndex(configuration: opensearch, transport: AsyncHTTPTransport(client: search))
+        } catch {
+            // AsyncHTTPClient requires a shutdown before a client goes away, also on this path.
+            try? general.syncShutdown()
+            try? search.syncShutdown()
+            throw error
+        }
 
         let transport = AsyncHTTPTransport(client: general)
         let tokenizer = WordPieceTokenizer.miniLM
@@ -57,7 +75,7 @@ package final class Runtime: Sendable {
         // the model found in a default location); it loads lazily, on the first embedding.
         let embedder: any Embedder
         let fix: String
-        if local == nil, env.string("OPENAI_BASE_URL") == nil, env.string("OPENAI_API_KEY", isSecret: true) == nil {
+        if unconfigured {
             // Nothing configured: not api.openai.com without a key (every call would fail with
             // 401, or with "does not resolve" offline). Commands that embed say so; the others
             // (--preview, chunk, a worker's health) work.
@@ -74,15 +92,10 @@ package final class Runtime: Sendable {
             fix = "check OPENAI_BASE_URL (or unset it and OPENAI_API_KEY to embed in process with all-MiniLM-L6-v2, see the README's \"Local embeddings\")"
         }
         let embeddingsEndpoint = local.map { "in-process (\($0.modelPath))" } ?? redactingCredentials(embeddings.baseURL)
-        if let known = KnownEmbeddingModel.named(embedder.model) {
-            if let error = known.windowError(maxTokens: settings.maxTokens, setting: "--max-tokens / INGEST_MAX_TOKENS") { throw error }
-        } else if !(embedder is UnconfiguredEmbedder) {
-            logger.warning("the input window of EMBEDDING_MODEL=\(embedder.model) is not known to ingest: chunks are cut at \(settings.maxTokens) MiniLM tokens (INGEST_MAX_TOKENS); if the model reads fewer, lower it")
-        }
         pipeline = IngestPipeline(
             converter: DoclingServeClient(configuration: docling, transport: transport),
             embedder: embedder,
-            index: try OpenSearchIndex(configuration: opensearch, transport: AsyncHTTPTransport(client: search)),
+            index: index,
             tokenizer: tokenizer,
             settings: settings,
             fetcher: URLFetcher(connector: PinnedHTTPConnector()),
