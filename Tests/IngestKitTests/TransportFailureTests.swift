@@ -26,7 +26,13 @@ import Darwin
         #expect(AsyncHTTPTransport.classify(HTTPClientError.remoteConnectionClosed) == .connectionClosed)
         #expect(AsyncHTTPTransport.classify(NIOSSLError.handshakeFailed(.sslError([]))) == .tlsHandshake)
         #expect(AsyncHTTPTransport.classify(NIOSSLError.unableToValidateCertificate) == .tlsHandshake)
-        #expect(AsyncHTTPTransport.classify(SocketAddressError.unknown(host: "nowhere.invalid", port: 80)) == .hostNotFound)
+        // A real lookup failure (".invalid" never resolves): NIO's UnknownHost has no public init.
+        do {
+            _ = try SocketAddress.makeAddressResolvingHost("nowhere.invalid", port: 80)
+            Issue.record("nowhere.invalid resolved")
+        } catch {
+            #expect(AsyncHTTPTransport.classify(error) == .hostNotFound)
+        }
         #expect(AsyncHTTPTransport.classify(Unknown()) == .other)
     }
 

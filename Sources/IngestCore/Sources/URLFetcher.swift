@@ -165,7 +165,8 @@ package enum URLGuard {
         while let n = node {
             var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
             if getnameinfo(n.pointee.ai_addr, n.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                out.append(String(cString: buffer))
+                let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+                out.append(String(decoding: bytes, as: UTF8.self))
             }
             node = n.pointee.ai_next
         }

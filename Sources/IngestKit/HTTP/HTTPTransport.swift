@@ -115,7 +115,7 @@ package struct AsyncHTTPTransport: HTTPTransport {
             // Every address failed: the first attempt's cause, else the lookup failed.
             if let first = error.connectionErrors.first { return classify(first.error) }
             return .hostNotFound
-        case is SocketAddressError:
+        case is SocketAddressError, is SocketAddressError.UnknownHost:
             return .hostNotFound
         case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError:
             return .tlsHandshake

@@ -126,15 +126,9 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
             blobs = try GRPCEndpoint.parse(blobText, what: "STEPFLOW_BLOB_URL")
         }
         let queue = env.string("STEPFLOW_QUEUE_NAME") ?? "ingest"
-        do {
-            let maxConcurrent = try env.int("STEPFLOW_MAX_CONCURRENT", default: 4, range: 1...1024)
-            let maxBytes = try env.int("INGEST_MAX_BODY_BYTES", default: 64 * 1024 * 1024, range: 1...Int(Int32.max))
-            return GRPCWorkerSettings(tasks: tasks, queueName: queue, maxConcurrent: maxConcurrent, blobs: blobs, maxMessageBytes: maxBytes)
-        } catch let error as IngestError {
-            throw error
-        } catch {
-            throw IngestError(.configuration, "\(error)")
-        }
+        let maxConcurrent = try env.int("STEPFLOW_MAX_CONCURRENT", default: 4, range: 1...1024)
+        let maxBytes = try env.int("INGEST_MAX_BODY_BYTES", default: 64 * 1024 * 1024, range: 1...Int(Int32.max))
+        return GRPCWorkerSettings(tasks: tasks, queueName: queue, maxConcurrent: maxConcurrent, blobs: blobs, maxMessageBytes: maxBytes)
     }
 }
 
