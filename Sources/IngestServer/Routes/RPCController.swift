@@ -213,24 +213,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     var run: @Sendable (ComponentInput, any BlobReader, Logger) async throws -> ComponentResult {
         let component = self.component
         let metrics = self.metrics
-        return { input, blobs, logger in
-            metrics.executeStarted()
-            defer { metrics.executeFinished() }
-            let result: ComponentResult
-            do {
-                result = try await component.execute(input, blobs: blobs, logger: logger)
-            } catch {
-                metrics.recordFailure(reason: .cancelled)
-                throw error
-            }
-            switch result {
-            case .success(let output):
-                metrics.recordOutcome(output.outcome)
-            case .failure(let failure):
-                if let outcome = failure.outcome { metrics.recordOutcome(outcome.outcome) } else { metrics.recordFailure(reason: failure.reason) }
-            }
-            return result
-        }
+        return { input, blobs, logger in try await component.execute(input, blobs: blobs, logger: logger, metrics: metrics) }
     }
 
     /// The SSE path: stream `blobs/get` to the orchestrator, wait for its reply POST (routed here

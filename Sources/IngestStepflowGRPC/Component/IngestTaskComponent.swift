@@ -45,18 +45,14 @@ package struct IngestTaskComponent: TaskComponent {
             logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
             return .failure(ComponentFailure(reason: .invalidInput, source: "input", message: "Invalid input for /ingest: \(error.message)"))
         }
-        metrics.executeStarted()
-        defer { metrics.executeFinished() }
         let result: ComponentResult
         do {
-            result = try await component.execute(parsed, blobs: blobs, logger: logger)
+            result = try await component.execute(parsed, blobs: blobs, logger: logger, metrics: metrics)
         } catch {
-            metrics.recordFailure(reason: .cancelled)
             throw CancellationError()
         }
         switch result {
         case .success(let output):
-            metrics.recordOutcome(output.outcome)
             do {
                 return .success(try JSONDecoder().decode(JSONValue.self, from: output.json))
             } catch {
@@ -64,7 +60,6 @@ package struct IngestTaskComponent: TaskComponent {
                 return .failure(ComponentFailure(reason: .internalError, source: parsed.described, message: "the worker could not encode its own output; the worker log has the details"))
             }
         case .failure(let failure):
-            if let outcome = failure.outcome { metrics.recordOutcome(outcome.outcome) } else { metrics.recordFailure(reason: failure.reason) }
             return .failure(failure)
         }
     }
