@@ -79,11 +79,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The Stepflow component server (JSON-RPC over HTTP, SSE callbacks), health and metrics.
+        // The Stepflow component server (JSON-RPC over HTTP, SSE callbacks or the 0.10/0.11 REST
+        // blob API), health and metrics.
         .target(
             name: "IngestServer",
             dependencies: [
                 "IngestCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

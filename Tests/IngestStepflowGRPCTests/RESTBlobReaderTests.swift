@@ -1,6 +1,7 @@
 import Foundation
 import IngestCore
 import IngestKit
+import IngestServer
 import Synchronization
 import Testing
 

@@ -48,6 +48,10 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// How long a callback (`blobs/get`) waits for the orchestrator's reply POST: a lost reply
     /// would otherwise hang the step (INGEST_CALLBACK_TIMEOUT_SECONDS).
     package var callbackTimeout: Duration
+    /// STEPFLOW_BLOB_API_URL: the REST blob API of Stepflow 0.10/0.11 (`…/api/v1/blobs`). Behind the
+    /// balancer only one replica receives `initialize` and its `capabilities.blobApiUrl`, so the
+    /// address is also a setting; when unset, the one from `initialize` is used, if this replica got it.
+    package var blobAPIURL: String?
 
     /// The defaults of `ingest serve`; tests override single values.
     package init(
@@ -97,6 +101,7 @@ package struct ServerConfiguration: Sendable, Equatable {
         if let grace = try env.seconds("INGEST_SHUTDOWN_GRACE_SECONDS", range: 0...longest) { config.shutdownGrace = grace }
         if let timeout = try env.seconds("INGEST_EXECUTE_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.executeTimeout = timeout }
         if let timeout = try env.seconds("INGEST_CALLBACK_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.callbackTimeout = timeout }
+        if env.string("STEPFLOW_BLOB_API_URL") != nil { config.blobAPIURL = try env.httpURL("STEPFLOW_BLOB_API_URL", default: "") }
         return config
     }
 

@@ -12,6 +12,14 @@ package final class WorkerState: Sendable {
     package let callbacks = PendingCallbacks()
     private let drainingFlag = Atomic<Bool>(false)
     private let snapshot = Mutex<DependencySnapshot?>(nil)
+    private let initializeBlobAPI = Mutex<String?>(nil)
+
+    /// The REST blob API named by the `initialize` this replica received (Stepflow 0.10/0.11
+    /// send `capabilities.blobApiUrl`; 0.9 sends none).
+    package var blobAPIFromInitialize: String? {
+        get { initializeBlobAPI.withLock { $0 } }
+        set { initializeBlobAPI.withLock { $0 = newValue } }
+    }
 
     /// Fresh state with a new instance id for `podName`.
     package init(podName: String) {

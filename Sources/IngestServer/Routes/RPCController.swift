@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -130,7 +131,10 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         switch method {
         case "initialize":
             metrics.recordRPC(method: method, outcome: "ok")
-            logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)"])
+            if let url = params?["capabilities"]?["blobApiUrl"]?.stringValue, !url.isEmpty {
+                state.blobAPIFromInitialize = url
+            }
+            logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)", "blob_api": "\(state.blobAPIFromInitialize ?? "none (blobs/get over SSE)")"])
             // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase.
             return reply(id, .success(["server_protocol_version": 1, "serverProtocolVersion": 1]), method: method)
         case "components/list":
@@ -224,6 +228,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         let callbackTimeout = configuration.callbackTimeout
         let metrics = self.metrics
         let budget = self.bodyBudget
+        let blobAPI = configuration.blobAPIURL ?? state.blobAPIFromInitialize
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",
@@ -238,7 +243,10 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
                     // with that request: this execution holds the blob's size until it ends.
                     let hold = BudgetHold(budget: budget)
                     defer { hold.releaseAll() }
-                    let blobs = CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger, hold: hold)
+                    // Stepflow 0.10/0.11 answer no `blobs/get` over SSE: their REST blob API, when
+                    // known (STEPFLOW_BLOB_API_URL, else initialize's blobApiUrl); 0.9 the callback.
+                    let blobs: any BlobReader = blobAPI.map { RESTBlobReader(transport: AsyncHTTPTransport(client: .shared), baseURL: $0) }
+                        ?? CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger, hold: hold)
                     let result = try await cancellingOnClose(closeSignal) {
                         try await run(input, blobs, logger)
                     }

@@ -14,7 +14,8 @@ import IngestKit
 /// deserialize blob data" for a binary one, so JSON is not asked for. A missing blob is 404 with
 /// `{"code":404,"message":"Blob '…' not found"}`.
 ///
-/// Not wired into the HTTP transport yet (see the README); the gRPC worker uses ``GRPCBlobReader``.
+/// The HTTP worker uses it for `blob_id` sources whenever a blob API is known (0.9 has none and
+/// answers `blobs/get` over SSE instead); the gRPC worker uses `GRPCBlobReader`.
 package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
     let transport: Transport
     /// The blob API's base, e.g. `http://stepflow-server:7840/api/v1/blobs` (no trailing slash).
