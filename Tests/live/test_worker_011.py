@@ -9,7 +9,6 @@ import base64
 import concurrent.futures
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,8 @@ import pytest
 import requests
 
 from conftest import ROOT, _free_port
-from test_worker import REPLICAS, SCRIPTS, Replica, Stack, _wait_health
+from test_worker import SCRIPTS, Stack
+from worker_support import start_cluster
 
 STEPFLOW11_VENV = Path(os.environ.get("STEPFLOW11_VENV") or Path.home() / ".cache/ingest-e2e/stepflow11-venv")
 
@@ -40,59 +40,22 @@ class Stack011(Stack):
 
 @pytest.fixture(scope="module")
 def stack011(services, ingest_bin, ingest_env, tmp_path_factory):
-    haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
-    if not haproxy:
+    if not (shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists()):
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
     subprocess.run([str(SCRIPTS / "install.sh"), "stepflow11"], check=True, capture_output=True, timeout=600)
-    work = tmp_path_factory.mktemp("worker011")
-    run_dir = services.run_dir
     sf = _free_port()
-    env_base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("DOCLING_", "OPENSEARCH_", "OPENAI_", "EMBEDDING_", "INGEST_", "SERVER_", "POD_", "STEPFLOW_"))}
-    env_base.update(ingest_env)
-    env_base.update({"SERVER_HOST": "127.0.0.1", "INGEST_SHUTDOWN_GRACE_SECONDS": "0",
-                     "STEPFLOW_BLOB_API_URL": f"http://127.0.0.1:{sf}/api/v1/blobs"})
-    replicas: list[Replica] = []
-    started: list[str] = []
+    env = dict(ingest_env, STEPFLOW_BLOB_API_URL=f"http://127.0.0.1:{sf}/api/v1/blobs")
     try:
-        for name in REPLICAS:
-            port = _free_port()
-            log = work / f"{name}.log"
-            proc = subprocess.Popen([str(ingest_bin), "serve"], env=dict(env_base, POD_NAME=f"{name}11", SERVER_PORT=str(port)),
-                                    stdout=subprocess.DEVNULL, stderr=open(log, "w"), start_new_session=True)
-            replicas.append(Replica(name, port, proc, log, ""))
-        for rep in replicas:
-            rep.instance_id = _wait_health(rep.url, rep.proc, rep.log)["instanceId"]
-        lb, stats = _free_port(), _free_port()
-        script_env = dict(os.environ, INGEST_E2E_RUN=str(run_dir), HAPROXY_NAME="worker11-haproxy",
-                          STEPFLOW_NAME="worker11-stepflow", STEPFLOW_VERSION="0.11.1", STEPFLOW_VENV=str(STEPFLOW11_VENV))
-        p = subprocess.run([str(SCRIPTS / "start-haproxy.sh"), str(lb), *(str(r.port) for r in replicas), str(stats)],
-                           env=script_env, capture_output=True, text=True, timeout=60)
-        if p.returncode != 0:
-            pytest.fail(f"start-haproxy.sh failed:\n{p.stderr[-3000:]}", pytrace=False)
-        started.append("worker11-haproxy")
-        balancer = p.stdout.strip().splitlines()[-1]
-        p = subprocess.run([str(SCRIPTS / "start-stepflow.sh"), str(sf), balancer],
-                           env=script_env, capture_output=True, text=True, timeout=600)
-        if p.returncode != 0:
-            pytest.fail(f"start-stepflow.sh (0.11.1) failed:\n{p.stderr[-3000:]}", pytrace=False)
-        started.append("worker11-stepflow")
-        api = p.stdout.strip().splitlines()[-1]
-        yield Stack011(api=api, balancer=balancer, stats=f"http://127.0.0.1:{stats}/stats", replicas=replicas,
-                       docs_dir=work, files_url="", run_dir=run_dir)
+        cluster = start_cluster(ingest_bin, env, tmp_path_factory.mktemp("worker011"), services.run_dir, "worker11",
+                                stepflow_env={"STEPFLOW_VERSION": "0.11.1", "STEPFLOW_VENV": str(STEPFLOW11_VENV)},
+                                stepflow_port=sf)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield Stack011(api=cluster.api, balancer=cluster.balancer, stats=cluster.stats,
+                       replicas=cluster.replicas, docs_dir=Path(), files_url="", run_dir=services.run_dir)
     finally:
-        if started:
-            subprocess.run([str(SCRIPTS / "stop-all.sh"), *started], env=dict(os.environ, INGEST_E2E_RUN=str(run_dir)),
-                           capture_output=True, timeout=120)
-        for rep in replicas:
-            if rep.proc.poll() is None:
-                rep.proc.send_signal(signal.SIGTERM)
-        for rep in replicas:
-            try:
-                rep.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                rep.proc.kill()
-                rep.proc.wait()
+        cluster.stop()
 
 
 def test_blob_flow_on_0_11_reads_the_rest_blob_api_on_every_replica(stack011, opensearch, index_name):

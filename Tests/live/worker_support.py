@@ -182,10 +182,12 @@ class Cluster:
 
 
 def start_cluster(ingest_bin: Path, env: dict, workdir: Path, run_dir: Path, prefix: str,
-                  stepflow: bool = True, ports: tuple[int, ...] | None = None) -> Cluster:
+                  stepflow: bool = True, ports: tuple[int, ...] | None = None,
+                  stepflow_env: dict | None = None, stepflow_port: int | None = None) -> Cluster:
     """Replicas w1-w3 (env on top of a scrubbed environment), HAProxy named `{prefix}-haproxy`,
-    and, with stepflow=True, `{prefix}-stepflow`. Raises RuntimeError (after stopping what it
-    started) when something does not come up."""
+    and, with stepflow=True, `{prefix}-stepflow` on `stepflow_port` (a free one by default), with
+    `stepflow_env` for start-stepflow.sh (e.g. STEPFLOW_VERSION and STEPFLOW_VENV of another
+    release). Raises RuntimeError (after stopping what it started) when something does not come up."""
     ports = ports or tuple(free_port() for _ in range(5))
     cluster = Cluster([], "", "", run_dir)
     try:
@@ -195,7 +197,7 @@ def start_cluster(ingest_bin: Path, env: dict, workdir: Path, run_dir: Path, pre
             wait_healthy(rep)
         lb, st = ports[3], ports[4]
         script_env = dict(os.environ, INGEST_E2E_RUN=str(run_dir), HAPROXY_NAME=f"{prefix}-haproxy",
-                          STEPFLOW_NAME=f"{prefix}-stepflow")
+                          STEPFLOW_NAME=f"{prefix}-stepflow", **(stepflow_env or {}))
         p = subprocess.run([str(SCRIPTS / "start-haproxy.sh"), str(lb), *(str(r.port) for r in cluster.replicas), str(st)],
                            env=script_env, capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
@@ -204,7 +206,7 @@ def start_cluster(ingest_bin: Path, env: dict, workdir: Path, run_dir: Path, pre
         cluster.balancer = p.stdout.strip().splitlines()[-1]
         cluster.stats = f"http://127.0.0.1:{st}/stats"
         if stepflow:
-            p = subprocess.run([str(SCRIPTS / "start-stepflow.sh"), str(free_port()), cluster.balancer],
+            p = subprocess.run([str(SCRIPTS / "start-stepflow.sh"), str(stepflow_port or free_port()), cluster.balancer],
                                env=script_env, capture_output=True, text=True, timeout=600)
             if p.returncode != 0:
                 raise RuntimeError(f"start-stepflow.sh failed:\n{p.stderr[-3000:]}")
