@@ -87,7 +87,7 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
             path = explicit
         } else {
             // A remote service named in any way, or another model asked for: not ours to take over.
-            guard env.string("OPENAI_BASE_URL") == nil, env.string("OPENAI_API_KEY", isSecret: true) == nil, namesThisModel,
+            guard !apiConfigured(env), namesThisModel,
                   let found = defaultLocations(environment: env).first(where: {
                       fileExists($0 + "/config.json") && fileExists($0 + "/model.safetensors")
                   })
@@ -97,6 +97,12 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
         let threads = try env.int("EMBEDDING_THREADS", default: max(1, processorCount), range: 1...256)
         let batchSize = try env.int("EMBEDDING_BATCH_SIZE", default: defaultBatchSize, range: 1...maxBatchSize)
         return LocalEmbeddingConfiguration(modelPath: path, threads: threads, batchSize: batchSize)
+    }
+
+    /// Whether an embeddings API is named (OPENAI_BASE_URL or OPENAI_API_KEY set): the README's
+    /// selection rule, read here and by the wiring that reports "no embedder configured".
+    package static func apiConfigured(_ env: Environment) -> Bool {
+        env.string("OPENAI_BASE_URL") != nil || env.string("OPENAI_API_KEY", isSecret: true) != nil
     }
 
     /// One line for `ingest doctor` and logs, naming the matrix kernels this CPU gets (so a

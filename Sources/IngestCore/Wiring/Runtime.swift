@@ -34,7 +34,7 @@ package final class Runtime: Sendable {
         let embeddings = try Self.embeddingsConfiguration(env, model: settings.embeddingModel)
         let local = try LocalEmbeddingConfiguration.select(environment: env, cliModelPath: nil)
         let opensearch = try OpenSearchConfiguration(environment: env)
-        let unconfigured = local == nil && env.string("OPENAI_BASE_URL") == nil && env.string("OPENAI_API_KEY", isSecret: true) == nil
+        let unconfigured = local == nil && !LocalEmbeddingConfiguration.apiConfigured(env)
         // The budget against the model's window, before any client exists (a throw after that
         // would leave HTTP clients to be shut down).
         let model = local != nil ? LocalEmbeddingConfiguration.modelName : embeddings.model
