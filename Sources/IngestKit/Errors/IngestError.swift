@@ -97,8 +97,9 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
     package var isRunFatal: Bool { reason.isRunFatal || stopsRun }
 }
 
-/// Replaces the `user:password@` part of URLs in `text` with `***@`, so messages and logs never
-/// carry credentials.
+/// Replaces the `user:password@` part of URLs in `text` with `***@` and drops their signing
+/// query parameters (``SigningParameters``), so messages, logs, reports and stored `source`s
+/// never carry credentials or signatures.
 package func redactingCredentials(_ text: String) -> String {
     var out = ""
     out.reserveCapacity(text.count)
@@ -113,6 +114,14 @@ package func redactingCredentials(_ text: String) -> String {
             out += "***@"
             rest = rest[rest.index(after: at)...]
         }
+        // The path runs to the query; the query to a fragment, or to where the URL ends in text.
+        let urlEnd = rest.firstIndex(where: SigningParameters.endsURLInText) ?? rest.endIndex
+        guard let question = rest[..<urlEnd].firstIndex(of: "?"), rest[..<question].range(of: "://") == nil else { continue }
+        let queryEnd = rest[question..<urlEnd].firstIndex(of: "#") ?? urlEnd
+        out += rest[..<question]
+        let query = SigningParameters.removed(from: rest[rest.index(after: question)..<queryEnd])
+        if !query.isEmpty { out += "?" + query }
+        rest = rest[queryEnd...]
     }
     out += rest
     return out
