@@ -170,7 +170,41 @@ import Testing
         #expect([alice.status, bob.status, nobody.status] == [.indexed, .indexed, .indexed])
         #expect(alice.source == "upload:alice/notes.md" && bob.source == "upload:bob/notes.md" && nobody.source == "upload:anonymous/notes.md")
         let keyed = try await p.ingest(IngestRequest(input: .inline(filename: "notes.md", bytes: bytes), source: "drive:1Xy"))
-        #expect(keyed.source == "drive:1Xy")
+        #expect(keyed.source == "upload:anonymous/drive:1Xy")
         await #expect(throws: IngestError.self) { try await p.ingest(IngestRequest(input: .path("/tmp/x.md"), source: "k")) }
+    }
+
+    /// One object fetched through two presigned links is one source: the identity drops the
+    /// signing parameters (and the reports and logs carry none), while the request uses the whole URL.
+    @Test func aPresignedURLIsOneSourceWithoutItsSignature() async throws {
+        let connector = URLFetcherTests.ScriptedConnector(headers: [("content-type", "text/markdown")], pieces: [64])
+        let p = IngestPipeline(converter: converter, embedder: embedder, index: index, tokenizer: WordPieceTokenizer.miniLM,
+                               settings: { var s = PipelineSettings(); s.index = "test"; s.maxTokens = 64; return s }(),
+                               fetcher: URLFetcher(connector: connector, resolve: { _ in ["93.184.216.34"] }),
+                               endpoints: .init(docling: "d", embeddings: "e", opensearch: "o"), logger: Logger(label: "test"))
+        let base = "https://bucket.s3.amazonaws.com/docs/report.md?versionId=7"
+        let first = base + "&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261207T120000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=1111"
+        let second = base + "&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261207T130000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=2222"
+        let a = try await p.ingest(IngestRequest(input: .url(first)))
+        let b = try await p.ingest(IngestRequest(input: .url(second)))
+        #expect(a.source == base && b.source == base)
+        #expect(connector.calls.withLock { $0.map(\.url) } == [first, second])
+    }
+
+    /// An upload can name no path's or URL's identity, and no owner and key can spell another
+    /// owner's: `source_key` is a key inside the owner's namespace, the owner escaped.
+    @Test func uploadsLiveInANamespaceOfTheirOwn() async throws {
+        let p = pipeline()
+        let bytes = Data("# N\n\nInline.".utf8)
+        let forged = try await p.ingest(IngestRequest(input: .inline(filename: "n.md", bytes: bytes), source: "/data/docs/report.md"))
+        #expect(forged.source == "upload:anonymous//data/docs/report.md")
+        let url = try await p.ingest(IngestRequest(input: .inline(filename: "n.md", bytes: bytes), source: "https://example.com/a.pdf", owner: "bob"))
+        #expect(url.source == "upload:bob/https://example.com/a.pdf")
+        #expect(DocumentInput.uploadIdentity(owner: "a/b", key: "c.md") == "upload:a%2Fb/c.md")
+        #expect(DocumentInput.uploadIdentity(owner: "a", key: "b/c.md") == "upload:a/b/c.md")
+        #expect(DocumentInput.uploadIdentity(owner: "100%", key: "c.md") == "upload:100%25/c.md")
+        #expect(DocumentInput.uploadIdentity(owner: "100%2F", key: "c.md") != DocumentInput.uploadIdentity(owner: "100/", key: "c.md"))
+        #expect(DocumentInput.uploadIdentity(owner: "alice@example.com", key: "c.md") == "upload:alice@example.com/c.md")
+        #expect(DocumentInput.uploadIdentity(owner: nil, key: "c.md") == "upload:anonymous/c.md")
     }
 }

@@ -110,7 +110,7 @@ package struct IngestComponent: Sendable {
                         ],
                     ],
                 ],
-                "source_key": ["type": "string", "minLength": 1, "description": "The identity of uploaded content (base64 or a blob) in the index, e.g. a connector's stable document id; re-ingesting the same key replaces its chunks. Default: upload:<owner or anonymous>/<filename>. Not for paths or URLs, which are their own identity."],
+                "source_key": ["type": "string", "minLength": 1, "description": "The key of uploaded content (base64 or a blob) inside its owner's upload namespace, e.g. a connector's stable document id: the chunks' source is upload:<owner or anonymous>/<key>, and re-ingesting the same owner and key replaces them. Default key: the filename. Not for paths or URLs, which are their own identity."],
                 "filename": ["type": "string", "description": "File name to record (and to name base64 content)."],
                 "index": ["type": "string", "description": "Target index; defaults to the configured one."],
                 "owner": string,

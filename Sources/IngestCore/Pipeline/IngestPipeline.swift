@@ -128,7 +128,7 @@ package struct IngestPipeline: DocumentIngesting {
             guard bytes.count <= settings.maxFileBytes else {
                 throw IngestError(.tooLarge, "\(name) has \(bytes.count) bytes, over INGEST_MAX_FILE_BYTES (\(settings.maxFileBytes))")
             }
-            return SourceDocument(source: request.source ?? DocumentInput.uploadIdentity(owner: request.owner, filename: name), filename: name, bytes: bytes, mimetype: request.mimetype)
+            return SourceDocument(source: DocumentInput.uploadIdentity(owner: request.owner, key: request.source ?? name), filename: name, bytes: bytes, mimetype: request.mimetype)
         }
     }
 

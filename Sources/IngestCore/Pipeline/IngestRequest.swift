@@ -16,11 +16,17 @@ package enum DocumentInput: Sendable, Equatable {
         return false
     }
 
-    /// The default identity of inline content: `upload:<owner or "anonymous">/<filename>`, so two
-    /// owners uploading the same file name are two sources (one never replaces the other's chunks).
-    package static func uploadIdentity(owner: String?, filename: String) -> String {
+    /// The identity of inline content: `upload:<owner>/<key>`, the key being the caller's
+    /// `source_key` or else the file name, and the owner `anonymous` when none is given.
+    ///
+    /// Uploads live in a namespace no path (absolute) or URL (`http…`) identity can enter, and the
+    /// owner is escaped (`%` as `%25`, `/` as `%2F`) so that no owner and key can spell another
+    /// owner's identity (owner `a/b` + `c.md` ≠ owner `a` + `b/c.md`). Owners without either
+    /// character keep the names they had.
+    package static func uploadIdentity(owner: String?, key: String) -> String {
         let owner = owner.flatMap { $0.isEmpty ? nil : $0 } ?? "anonymous"
-        return "upload:\(owner)/\(filename)"
+        let escaped = owner.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+        return "upload:\(escaped)/\(key)"
     }
 }
 
@@ -30,8 +36,9 @@ package struct IngestRequest: Sendable, Equatable {
     package var input: DocumentInput
     /// Overrides the file name (and, for inline content, names the source).
     package var filename: String?
-    /// The identity of inline content (`source_key`), which its chunks carry as `source`; nil
-    /// gives ``DocumentInput/uploadIdentity(owner:filename:)``. Paths and URLs are their own.
+    /// The key of inline content inside its owner's upload namespace (`source_key`, e.g. a
+    /// connector's document id); nil keys it by file name. See
+    /// ``DocumentInput/uploadIdentity(owner:key:)``. Paths and URLs are their own identity.
     package var source: String?
     package var index: String?
     package var owner: String?
