@@ -185,4 +185,40 @@ import Testing
         #expect(configured.blobAPIURL == "http://stepflow:7840/api/v1/blobs")
         #expect(throws: IngestError.self) { try ServerConfiguration.fromEnvironment(["STEPFLOW_BLOB_API_URL": "ftp://x"]) }
     }
+
+    /// `initialize` is unauthenticated: the blob API it names is used only when the operator
+    /// listed its origin (STEPFLOW_BLOB_API_ALLOW); STEPFLOW_BLOB_API_URL wins over it.
+    @Test func theBlobAPIOfInitializeIsUsedOnlyOnAnAllowedOrigin() throws {
+        let named = "http://127.0.0.1:19999/x"
+        #expect(ServerConfiguration().blobAPI(fromInitialize: named) == .refused(named))
+        #expect(ServerConfiguration().blobAPI(fromInitialize: nil) == .callback)
+        let allowed = try ServerConfiguration.fromEnvironment(["STEPFLOW_BLOB_API_ALLOW": " http://stepflow:7840/ , https://[::1]:8443"])
+        #expect(allowed.blobAPIAllow == [HTTPOrigin(origin: "http://stepflow:7840")!, HTTPOrigin(origin: "https://[::1]:8443")!])
+        #expect(allowed.blobAPI(fromInitialize: "http://STEPFLOW:7840/api/v1/blobs") == .rest("http://STEPFLOW:7840/api/v1/blobs"))
+        #expect(allowed.blobAPI(fromInitialize: "http://stepflow:7841/api/v1/blobs") == .refused("http://stepflow:7841/api/v1/blobs"))
+        #expect(allowed.blobAPI(fromInitialize: "https://stepflow:7840/api/v1/blobs") == .refused("https://stepflow:7840/api/v1/blobs"))
+        #expect(allowed.blobAPI(fromInitialize: "http://stepflow/api/v1/blobs") == .refused("http://stepflow/api/v1/blobs"))
+        var configured = allowed
+        configured.blobAPIURL = "http://stepflow:7840/api/v1/blobs"
+        #expect(configured.blobAPI(fromInitialize: named) == .rest("http://stepflow:7840/api/v1/blobs"))
+        for bad in ["stepflow:7840", "http://stepflow:7840/api/v1/blobs", "http://u:p@stepflow:7840", "http://h:1?x=1"] {
+            #expect(throws: IngestError.self, "\(bad)") { try ServerConfiguration.fromEnvironment(["STEPFLOW_BLOB_API_ALLOW": bad]) }
+        }
+    }
+
+    /// The probe of the security review: an `initialize` naming a loopback blob API, then a blob
+    /// execute. The execute fails as invalid input naming both settings, and the refused reader
+    /// is the one used, so nothing is sent to the named address.
+    @Test func aBlobExecuteAfterAnUnallowedInitializeFailsNamingTheSettings() async throws {
+        let state = WorkerState(podName: "w1")
+        try await TestApp.make(state: state).test(.router) { client in
+            _ = try await client.rpc(#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"runtimeProtocolVersion":1,"capabilities":{"blobApiUrl":"http://127.0.0.1:19999/x"}}}"#)
+            let events = try await client.rpc(Self.execute(#"{"source":{"blob_id":"abc"}}"#)).sseEvents()
+            #expect(events.count == 1, "no blobs/get callback either: \(events)")
+            let reply = try #require(events.last)
+            #expect(reply["error"]?["code"] == .int(JSONRPCError.invalidParamsCode), "\(reply)")
+            let message = reply["error"]?["message"]?.stringValue ?? ""
+            #expect(message.contains("STEPFLOW_BLOB_API_ALLOW") && message.contains("STEPFLOW_BLOB_API_URL"), "\(message)")
+        }
+    }
 }

@@ -5,18 +5,19 @@ import IngestServer
 import Synchronization
 import Testing
 
-@testable import IngestStepflowGRPC
-
-/// Replays one response and records the request.
+/// Replays its responses in order (the last one again when they run out) and records the requests.
 final class FakeHTTP: HTTPTransport {
-    let response: HTTPResponse
+    let responses: [HTTPResponse]
     let seen = Mutex<[String]>([])
 
-    init(_ response: HTTPResponse) { self.response = response }
+    init(_ responses: HTTPResponse...) { self.responses = responses }
 
     func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
-        seen.withLock { $0.append("\(request.method) \(request.url) accept=\(request.header("accept") ?? "")") }
-        return response
+        let count = seen.withLock {
+            $0.append("\(request.method) \(request.url) accept=\(request.header("accept") ?? "")")
+            return $0.count
+        }
+        return responses[min(count, responses.count) - 1]
     }
 }
 
@@ -58,5 +59,43 @@ final class FakeHTTP: HTTPTransport {
         } catch {
             #expect(error.reason == .serviceUnavailable && error.isTransient)
         }
+    }
+
+    /// A failed answer's body comes from a server we do not control: only its status is reported.
+    @Test func aFailedAnswersBodyIsNotCopiedIntoTheError() async {
+        let http = FakeHTTP(HTTPResponse(status: 500, body: Data("<html>internal secret page</html>".utf8)))
+        do {
+            _ = try await RESTBlobReader(transport: http, baseURL: base).blob(id: "ab")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message.contains("HTTP 500") && !error.message.contains("secret"))
+        }
+    }
+
+    /// Redirects are followed only within the configured origin: the blob API cannot send the
+    /// worker's reads to another address.
+    @Test func redirectsStayWithinTheBlobAPIsOrigin() async throws {
+        let same = FakeHTTP(
+            HTTPResponse(status: 307, headers: [("location", "/api/v1/blobs/moved/79ab")]),
+            HTTPResponse(status: 200, headers: [("x-blob-type", "binary")], body: Data("# doc".utf8))
+        )
+        let content = try await RESTBlobReader(transport: same, baseURL: base).blob(id: "79ab")
+        #expect(content == .raw(bytes: Data("# doc".utf8), filename: nil, contentType: nil))
+        #expect(same.seen.withLock { $0 }.last == "GET http://127.0.0.1:7840/api/v1/blobs/moved/79ab accept=application/octet-stream")
+
+        for location in ["http://127.0.0.1:19999/x/79ab", "https://127.0.0.1:7840/api/v1/blobs/79ab", "http://169.254.169.254/latest/meta-data"] {
+            let other = FakeHTTP(HTTPResponse(status: 302, headers: [("location", location)]))
+            do {
+                _ = try await RESTBlobReader(transport: other, baseURL: base).blob(id: "79ab")
+                Issue.record("followed a redirect to \(location)")
+            } catch {
+                #expect(error.message.contains("another origin"))
+                #expect(other.seen.withLock { $0.count } == 1, "one request, to the configured origin only")
+            }
+        }
+
+        let loop = FakeHTTP(HTTPResponse(status: 302, headers: [("location", "/api/v1/blobs/79ab")]))
+        await #expect(throws: IngestError.self) { try await RESTBlobReader(transport: loop, baseURL: base).blob(id: "79ab") }
+        #expect(loop.seen.withLock { $0.count } == RESTBlobReader<FakeHTTP>.maxRedirects + 1)
     }
 }

@@ -25,3 +25,37 @@ package struct HTTPURL: Sendable, Equatable {
         self.port = url.port ?? (scheme == "https" ? 443 : 80)
     }
 }
+
+/// Scheme, host and port: what decides where a request goes (and so what an allow-list names).
+package struct HTTPOrigin: Hashable, Sendable, CustomStringConvertible {
+    package var scheme: String
+    package var host: String
+    package var port: Int
+
+    package init(_ url: HTTPURL) {
+        scheme = url.scheme
+        host = url.host
+        port = url.port
+    }
+
+    /// An origin as an operator writes it (`http://stepflow-server:7840`, a trailing `/` allowed);
+    /// nil for anything else, a path, query or credentials included, so a list entry cannot
+    /// look narrower than what it allows.
+    package init?(origin text: String) {
+        let trimmed = text.hasSuffix("/") ? String(text.dropLast()) : text
+        guard let url = HTTPURL(trimmed), let parsed = URL(string: trimmed),
+              parsed.path.isEmpty, parsed.query == nil, parsed.fragment == nil, parsed.user == nil
+        else { return nil }
+        self.init(url)
+    }
+
+    /// `scheme://host:port`, the port always written (IPv6 hosts in brackets).
+    package var description: String {
+        "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+}
+
+extension HTTPURL {
+    /// Where requests to this URL go.
+    package var origin: HTTPOrigin { HTTPOrigin(self) }
+}

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import IngestCore
 import IngestKit
@@ -28,21 +29,44 @@ package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
         self.timeout = timeout
     }
 
+    /// Redirects followed within the blob API's origin; a redirect to another origin is refused.
+    package static var maxRedirects: Int { 5 }
+
     package func blob(id: String) async throws(IngestError) -> BlobContent {
         let encoded = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
-        let request = HTTPRequest(method: "GET", url: "\(baseURL)/\(encoded)", headers: [(name: "Accept", value: "application/octet-stream")])
-        let response: HTTPResponse
-        do {
-            response = try await transport.send(request, timeout: timeout)
-        } catch let error as IngestError {
-            throw IngestError(error.reason, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error.message); check STEPFLOW_BLOB_API_URL", transient: error.isTransient)
-        } catch {
-            throw IngestError(.serviceUnavailable, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error); check STEPFLOW_BLOB_API_URL", transient: true)
+        var url = "\(baseURL)/\(encoded)"
+        for _ in 0...Self.maxRedirects {
+            let request = HTTPRequest(method: "GET", url: url, headers: [(name: "Accept", value: "application/octet-stream")])
+            let response: HTTPResponse
+            do {
+                response = try await transport.send(request, timeout: timeout)
+            } catch let error as IngestError {
+                throw IngestError(error.reason, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error.message); check STEPFLOW_BLOB_API_URL", transient: error.isTransient)
+            } catch {
+                throw IngestError(.serviceUnavailable, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error); check STEPFLOW_BLOB_API_URL", transient: true)
+            }
+            guard let next = try Self.redirect(of: response, from: url, baseURL: baseURL, blobID: id) else {
+                return try Self.content(of: response, blobID: id, baseURL: baseURL)
+            }
+            url = next
         }
-        return try Self.content(of: response, blobID: id, baseURL: baseURL)
+        throw IngestError(.serviceUnavailable, "the blob API at \(redactingCredentials(baseURL)) redirected blob \(id) more than \(Self.maxRedirects) times; check STEPFLOW_BLOB_API_URL")
     }
 
-    /// The blob in `response` (pure, for tests).
+    /// The next URL when `response` is a redirect within the blob API's origin, nil when it is not
+    /// a redirect; throws for a redirect to another origin, which is never followed (pure, for tests).
+    package static func redirect(of response: HTTPResponse, from current: String, baseURL: String, blobID id: String) throws(IngestError) -> String? {
+        guard [301, 302, 303, 307, 308].contains(response.status), let location = response.header("location") else { return nil }
+        guard let target = URL(string: location, relativeTo: URL(string: current))?.absoluteString,
+              let next = HTTPURL(target), let base = HTTPURL(baseURL), next.origin == base.origin
+        else {
+            throw IngestError(.serviceUnavailable, "the blob API at \(redactingCredentials(baseURL)) redirected blob \(id) to another origin; blob reads follow redirects only within the configured origin: set STEPFLOW_BLOB_API_URL to the blob API itself")
+        }
+        return target
+    }
+
+    /// The blob in `response` (pure, for tests). A failed answer's body is not copied into the
+    /// error: it comes from a server we do not control and the error reaches the caller.
     package static func content(of response: HTTPResponse, blobID id: String, baseURL: String) throws(IngestError) -> BlobContent {
         switch response.status {
         case 200:
@@ -50,7 +74,7 @@ package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
         case 404:
             throw IngestError(.invalidInput, "blob \(id) does not exist in the orchestrator's blob store (\(redactingCredentials(baseURL))); store the document with /builtin/put_blob and pass the blob_id it returns")
         default:
-            throw IngestError(.serviceUnavailable, "the blob API at \(redactingCredentials(baseURL)) answered HTTP \(response.status) for blob \(id): \(response.bodySnippet()); check STEPFLOW_BLOB_API_URL", transient: response.status >= 500 || response.status == 429)
+            throw IngestError(.serviceUnavailable, "the blob API at \(redactingCredentials(baseURL)) answered HTTP \(response.status) for blob \(id); check STEPFLOW_BLOB_API_URL", transient: response.status >= 500 || response.status == 429)
         }
         let kind = response.header("x-blob-type")?.lowercased()
         if kind == "binary" {
@@ -68,5 +92,30 @@ package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
         var name = header[range.upperBound...].prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
         if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { name = String(name.dropFirst().dropLast()) }
         return name.isEmpty ? nil : name
+    }
+}
+
+/// The HTTP client of REST blob reads.
+package enum BlobAPIClient {
+    /// The process's client for blob reads: AsyncHTTPClient's own redirect following is off, so
+    /// ``blob(id:)`` decides each hop (same origin only). It lives as long as the process, as
+    /// `HTTPClient.shared` does.
+    package static let transport = AsyncHTTPTransport(client: HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow)
+    ))
+}
+
+/// The blob reader when `initialize` named a blob API that the operator did not allow: every
+/// read fails as invalid input, and nothing is sent to that address.
+package struct RefusedBlobReader: BlobReader {
+    /// The blob API `initialize` named.
+    let named: String
+
+    package init(named: String) { self.named = named }
+
+    package func blob(id: String) async throws(IngestError) -> BlobContent {
+        let origin = HTTPURL(named).map { "\($0.origin)" } ?? redactingCredentials(named)
+        throw IngestError(.invalidInput, "blob \(id) was not read: the orchestrator's initialize named the blob API \(redactingCredentials(named)), whose origin \(origin) is not in STEPFLOW_BLOB_API_ALLOW; set STEPFLOW_BLOB_API_URL to the orchestrator's blob API (…/api/v1/blobs), or add \(origin) to STEPFLOW_BLOB_API_ALLOW")
     }
 }

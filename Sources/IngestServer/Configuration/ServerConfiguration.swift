@@ -52,6 +52,10 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// balancer only one replica receives `initialize` and its `capabilities.blobApiUrl`, so the
     /// address is also a setting; when unset, the one from `initialize` is used, if this replica got it.
     package var blobAPIURL: String?
+    /// STEPFLOW_BLOB_API_ALLOW: the origins (`http://host:port`, comma-separated) whose blob API
+    /// an `initialize` may name. Empty by default: `initialize` is unauthenticated, so without
+    /// this list anyone who reaches the worker could point its blob reads at any address.
+    package var blobAPIAllow: Set<HTTPOrigin> = []
 
     /// The defaults of `ingest serve`; tests override single values.
     package init(
@@ -102,7 +106,22 @@ package struct ServerConfiguration: Sendable, Equatable {
         if let timeout = try env.seconds("INGEST_EXECUTE_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.executeTimeout = timeout }
         if let timeout = try env.seconds("INGEST_CALLBACK_TIMEOUT_SECONDS", range: 0...longest, excludingZero: true) { config.callbackTimeout = timeout }
         if env.string("STEPFLOW_BLOB_API_URL") != nil { config.blobAPIURL = try env.httpURL("STEPFLOW_BLOB_API_URL", default: "") }
+        for entry in env.list("STEPFLOW_BLOB_API_ALLOW", separator: ",") {
+            guard let origin = HTTPOrigin(origin: entry) else {
+                throw IngestError(.configuration, "STEPFLOW_BLOB_API_ALLOW: \"\(redactingCredentials(entry))\" is not an origin; list scheme, host and port only, e.g. http://stepflow-server:7840")
+            }
+            config.blobAPIAllow.insert(origin)
+        }
         return config
+    }
+
+    /// Where this worker reads `blob_id` sources from, given the blob API the orchestrator's
+    /// `initialize` named (if this replica received one).
+    package func blobAPI(fromInitialize named: String?) -> BlobAPIChoice {
+        if let blobAPIURL { return .rest(blobAPIURL) }
+        guard let named else { return .callback }
+        guard let url = HTTPURL(named), blobAPIAllow.contains(url.origin) else { return .refused(named) }
+        return .rest(named)
     }
 
     /// The host name, the pod name in Kubernetes; "ingest" if it cannot be read.
@@ -112,4 +131,16 @@ package struct ServerConfiguration: Sendable, Equatable {
         let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return name.isEmpty ? "ingest" : name
     }
+}
+
+/// How a worker reads blobs: decided by configuration, never by an unauthenticated message alone.
+package enum BlobAPIChoice: Sendable, Equatable {
+    /// Stepflow 0.10/0.11's REST blob API at this base URL (STEPFLOW_BLOB_API_URL, or an allowed
+    /// origin named by `initialize`).
+    case rest(String)
+    /// `initialize` named this blob API, whose origin is not in STEPFLOW_BLOB_API_ALLOW: blob
+    /// sources fail as invalid input, and nothing is sent there.
+    case refused(String)
+    /// No blob API known: `blobs/get` over the SSE callback (Stepflow 0.9).
+    case callback
 }

@@ -133,8 +133,11 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             metrics.recordRPC(method: method, outcome: "ok")
             if let url = params?["capabilities"]?["blobApiUrl"]?.stringValue, !url.isEmpty {
                 state.blobAPIFromInitialize = url
+                if case .refused = configuration.blobAPI(fromInitialize: url) {
+                    logger.warning("initialize named a blob API whose origin is not allowed: blob_id sources will fail; set STEPFLOW_BLOB_API_URL to the orchestrator's blob API, or add its origin to STEPFLOW_BLOB_API_ALLOW", metadata: ["blob_api": "\(redactingCredentials(url))"])
+                }
             }
-            logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)", "blob_api": "\(state.blobAPIFromInitialize ?? "none (blobs/get over SSE)")"])
+            logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)", "blob_api": "\(Self.describe(configuration.blobAPI(fromInitialize: state.blobAPIFromInitialize)))"])
             // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase.
             return reply(id, .success(["server_protocol_version": 1, "serverProtocolVersion": 1]), method: method)
         case "components/list":
@@ -145,6 +148,15 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             return try await execute(id: id, params: params, channel: channel, logger: logger)
         default:
             return reply(id, .failure(.methodNotFound(method)), method: "unknown")
+        }
+    }
+
+    /// The blob route for the `initialize` log line.
+    static func describe(_ choice: BlobAPIChoice) -> String {
+        switch choice {
+        case .rest(let url): redactingCredentials(url)
+        case .refused(let url): "refused: \(redactingCredentials(url)) (origin not in STEPFLOW_BLOB_API_ALLOW)"
+        case .callback: "none (blobs/get over SSE)"
         }
     }
 
@@ -228,7 +240,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         let callbackTimeout = configuration.callbackTimeout
         let metrics = self.metrics
         let budget = self.bodyBudget
-        let blobAPI = configuration.blobAPIURL ?? state.blobAPIFromInitialize
+        let blobAPI = configuration.blobAPI(fromInitialize: state.blobAPIFromInitialize)
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",
@@ -244,9 +256,13 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
                     let hold = BudgetHold(budget: budget)
                     defer { hold.releaseAll() }
                     // Stepflow 0.10/0.11 answer no `blobs/get` over SSE: their REST blob API, when
-                    // known (STEPFLOW_BLOB_API_URL, else initialize's blobApiUrl); 0.9 the callback.
-                    let blobs: any BlobReader = blobAPI.map { RESTBlobReader(transport: AsyncHTTPTransport(client: .shared), baseURL: $0) }
-                        ?? CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger, hold: hold)
+                    // configured (STEPFLOW_BLOB_API_URL, or initialize's blobApiUrl on an allowed
+                    // origin); 0.9 the callback.
+                    let blobs: any BlobReader = switch blobAPI {
+                    case .rest(let url): RESTBlobReader(transport: BlobAPIClient.transport, baseURL: url)
+                    case .refused(let url): RefusedBlobReader(named: url)
+                    case .callback: CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger, hold: hold)
+                    }
                     let result = try await cancellingOnClose(closeSignal) {
                         try await run(input, blobs, logger)
                     }
