@@ -1,7 +1,8 @@
 """The HTTP worker with Stepflow 0.11.1 (the 0.10/0.11 generation): the real
 stepflow-orchestrator 0.11.1, HAProxy standing in for the balancer, three `ingest serve`
 replicas. These servers answer no `blobs/get` over SSE; the replicas read `blob_id` sources from the
-REST blob API (STEPFLOW_BLOB_API_URL; only one replica receives initialize's blobApiUrl).
+REST blob API (STEPFLOW_BLOB_API_URL on every replica: only one replica receives initialize's
+blobApiUrl, and that address is used only on an origin listed in STEPFLOW_BLOB_API_ALLOW).
 """
 from __future__ import annotations
 
