@@ -51,7 +51,7 @@ def test_local_index_survives_stop_all_and_up(services, ingest_bin, ingest_env, 
 
         stop = subprocess.run([str(STOP_ALL)], env=env, capture_output=True, text=True, timeout=120)
         assert stop.returncode == 0, stop.stderr
-        assert (data_dir / "osmem" / "kept.ndjson").exists(), list((data_dir / "osmem").iterdir())
+        assert (data_dir / "osmem" / "current" / "kept.ndjson").exists(), list((data_dir / "osmem").iterdir())
         try:
             requests.get(url, timeout=2)
             raise AssertionError("osmem-server still answers after stop-all")
