@@ -175,7 +175,8 @@ install_model_copy() {
 }
 
 # save_osmem NAME: write the indices of the osmem-server recorded as NAME into its data folder
-# ($INGEST_E2E_RUN/NAME.datadir), replacing the previous snapshot atomically.
+# ($INGEST_E2E_RUN/NAME.datadir) as a new save, made current only once complete and counted right
+# (osmem_snapshot.py; fails, keeping the previous save, otherwise).
 save_osmem() {
   local name="$1" url dir
   url="$(cat "$INGEST_E2E_RUN/$name.url")"; dir="$(cat "$INGEST_E2E_RUN/$name.datadir")"
