@@ -7,6 +7,7 @@ layout's leftovers (FOLDER.old / FOLDER.writing) are recovered. No osmem-server 
 from __future__ import annotations
 
 import base64
+import fcntl
 import importlib.util
 import json
 import os
@@ -248,16 +249,24 @@ def test_a_crash_at_any_step_of_a_save_leaves_the_last_complete_save_loadable(os
 
 
 def test_two_saves_at_once_are_serialised_and_both_complete(tmp_path):
-    server = FakeOsmem(page=1, delay=0.02)  # slow enough that the two saves would overlap
+    server = FakeOsmem(page=1, delay=0.02)  # a save takes a while: unserialised, the two would overlap
     try:
         expected = fill(server, "v1", count=12)
         data = tmp_path / "osmem"
-        procs = [subprocess.Popen([sys.executable, str(SCRIPT), server.url, str(data)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        results = [p.communicate(timeout=120) for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], results
-        assert server.max_in_flight == 1  # the lock kept the second save off the server until the first finished
-        assert any("waiting for another save" in err for _, err in results), results
+        data.mkdir()
+        # Hold the lock until both saves wait for it, so that they are certain to run at the same time.
+        with open(data / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            logs = [tmp_path / f"save-{i}.log" for i in range(2)]
+            procs = [subprocess.Popen([sys.executable, str(SCRIPT), server.url, str(data)],
+                                      stdout=subprocess.DEVNULL, stderr=open(log, "w")) for log in logs]
+            deadline = time.monotonic() + 60
+            while not all("waiting for another save" in log.read_text() for log in logs):
+                assert time.monotonic() < deadline, [log.read_text() for log in logs]
+                time.sleep(0.05)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        assert [p.wait(timeout=120) for p in procs] == [0, 0], [log.read_text() for log in logs]
+        assert server.max_in_flight == 1  # one save at a time reached the server
         assert [p.name for p in snap.complete_saves(data)] == ["save-2", "save-1"]
         assert loaded(data) == expected and leftovers(data) == []
     finally:
