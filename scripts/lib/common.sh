@@ -50,10 +50,36 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 # port_busy PORT: true if something listens on 127.0.0.1:PORT.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# pid_alive NAME: true if $INGEST_E2E_RUN/NAME.pid names a live process.
+# proc_identity PID: "BOOT_ID START_TIME" of a live (not zombie) process (START_TIME: field 22 of /proc/PID/stat,
+# clock ticks after boot). Pid numbers are reused, after a reboot or not; this pair is not.
+proc_identity() {
+  local stat boot fields
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  boot="$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" || return 1
+  # Fields from 3 on: after the last ") ", as the command name (field 2) may hold spaces and parentheses.
+  read -ra fields <<<"${stat##*) }"
+  [ "${#fields[@]}" -ge 20 ] && [ "${fields[0]}" != Z ] || return 1   # a zombie has exited already
+  echo "$boot ${fields[19]}"
+}
+
+# pid_alive NAME: true if $INGEST_E2E_RUN/NAME.pid names a live process that is the one start_bg
+# started: the same boot id and start time as recorded in NAME.procid. A pid file kept across a
+# reboot (~/.cache survives it), or whose pid another process has since taken, is not ours.
+# A pid file without NAME.procid (written by an earlier version of these scripts) is trusted when
+# it was written during this boot and not before its process started.
 pid_alive() {
-  local f="$INGEST_E2E_RUN/$1.pid"
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+  local f="$INGEST_E2E_RUN/$1.pid" id="$INGEST_E2E_RUN/$1.procid" pid have btime tck written
+  [ -f "$f" ] || return 1
+  pid="$(cat "$f")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  have="$(proc_identity "$pid")" || return 1
+  if [ -f "$id" ]; then
+    [ "$have" = "$(cat "$id")" ]
+  else
+    btime="$(awk '/^btime /{print $2}' /proc/stat)"; tck="$(getconf CLK_TCK)"
+    written="$(stat -c %Y "$f")" || return 1
+    [ "$written" -ge "$btime" ] && [ $(( btime + ${have##* } / tck )) -le $(( written + 1 )) ]
+  fi
 }
 
 # wait_http URL PID TIMEOUT LOG NAME: poll URL until it answers 2xx; fail (printing the log tail)
@@ -79,30 +105,40 @@ wait_http() {
 }
 
 # start_bg NAME LOG command args...: start a service in its own session (so that its children
-# can be stopped with it), record its pid in $INGEST_E2E_RUN/NAME.pid and set START_PID.
+# can be stopped with it), record its pid in $INGEST_E2E_RUN/NAME.pid, its identity (boot id and
+# start time, see pid_alive) in NAME.procid, and set START_PID.
 start_bg() {
   local name="$1" logf="$2"; shift 2
   mkdir -p "$INGEST_E2E_RUN"
+  rm -f "$INGEST_E2E_RUN/$name.procid"
   setsid nohup "$@" </dev/null >"$logf" 2>&1 &
   START_PID=$!
+  # The start time is the fork's, unchanged by the execs that follow, so reading it now is exact.
+  proc_identity "$START_PID" >"$INGEST_E2E_RUN/$name.procid" || true
   echo "$START_PID" >"$INGEST_E2E_RUN/$name.pid"
 }
 
 # stop_pidfile NAME: stop the process recorded in $INGEST_E2E_RUN/NAME.pid and its process group
-# (the scripts start each service with setsid): TERM, then KILL after 10 s.
+# (the scripts start each service with setsid): TERM, then KILL after 10 s. Only when pid_alive
+# says it is still the process we started; otherwise nothing is signalled and the stale pid file
+# is removed.
 stop_pidfile() {
   local name="$1" f="$INGEST_E2E_RUN/$1.pid" pid
   [ -f "$f" ] || return 0
   pid="$(cat "$f")"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$name"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for _ in $(seq 1 50); do pid_alive "$name" || break; sleep 0.2; done
+    if pid_alive "$name"; then
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     fi
     log "stopped $name (pid $pid)"
+  elif [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    log "$name: pid $pid is now another process, not the one started (its pid file outlived it, e.g. across a reboot); not signalled, stale pid file removed"
+  else
+    log "$name: not running (stale pid file removed)"
   fi
-  rm -f "$f" "$INGEST_E2E_RUN/$name.url"
+  rm -f "$f" "$INGEST_E2E_RUN/$name.procid" "$INGEST_E2E_RUN/$name.url"
 }
 
 # refuse_busy NAME PORT: fail with a clear message when PORT is taken.
@@ -112,8 +148,35 @@ refuse_busy() {
   fi
 }
 
+# install_model_copy SRC DEST: copy the model folder SRC to DEST so that DEST appears complete or
+# not at all: copied to DEST.partial, flushed to disk, then renamed. Nothing to do when
+# DEST/model.safetensors exists. A DEST without it (an interrupted copy of an earlier version, or
+# a folder made by hand) is replaced, as is a DEST.partial an interrupted copy left. Two runs at
+# once take turns (flock on DEST.lock).
+install_model_copy() {
+  local src="$1" dest="$2"
+  [ -f "$dest/model.safetensors" ] && return 0
+  [ -f "$src/model.safetensors" ] || { log "no model.safetensors in $src"; return 1; }
+  mkdir -p "$(dirname "$dest")" || return 1
+  (
+    flock 9 || exit 1
+    [ -f "$dest/model.safetensors" ] && exit 0   # another run copied it while this one waited
+    rm -rf "$dest.partial"
+    cp -R "$src" "$dest.partial" || { log "copying $src to $dest.partial failed"; exit 1; }
+    find "$dest.partial" -type f -exec sync -- {} + || exit 1
+    if [ -e "$dest" ]; then
+      log "replacing $dest: it has no model.safetensors (an interrupted copy?)"
+      rm -rf "$dest" || exit 1
+    fi
+    # -T: rename onto DEST itself, never into a DEST folder that reappeared.
+    mv -T "$dest.partial" "$dest" || exit 1
+    sync -- "$(dirname "$dest")" || true
+  ) 9>"$dest.lock"
+}
+
 # save_osmem NAME: write the indices of the osmem-server recorded as NAME into its data folder
-# ($INGEST_E2E_RUN/NAME.datadir), replacing the previous snapshot atomically.
+# ($INGEST_E2E_RUN/NAME.datadir) as a new save, made current only once complete and counted right
+# (osmem_snapshot.py; fails, keeping the previous save, otherwise).
 save_osmem() {
   local name="$1" url dir
   url="$(cat "$INGEST_E2E_RUN/$name.url")"; dir="$(cat "$INGEST_E2E_RUN/$name.datadir")"

@@ -9,8 +9,9 @@
 # $INGEST_E2E_RUN/osmem.log. OSMEM_START_TIMEOUT (s, default 30).
 #
 # OSMEM_DATA_DIR (unset: in memory only, as the tests want) keeps the data across restarts:
-# the server loads the folder at start (`-seed`), and scripts/services/stop-all.sh writes the
-# indices back into it before stopping the server (scripts/services/osmem_snapshot.py).
+# the server loads the folder's last complete save at start (`-seed`), and
+# scripts/services/stop-all.sh saves the indices into it before stopping the server
+# (scripts/services/osmem_snapshot.py: versioned saves, fsynced, switched atomically).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib/common.sh
@@ -29,9 +30,11 @@ BIN="$("$OSMEM_VENV/bin/python" -c 'import osmem_server, os; print(os.path.join(
 
 seed=()
 if [ -n "${OSMEM_DATA_DIR:-}" ]; then
-  mkdir -p "$OSMEM_DATA_DIR"
-  seed=(-seed "$OSMEM_DATA_DIR")
-  log "osmem-server loads and keeps its data in $OSMEM_DATA_DIR"
+  # The last complete save (osmem_snapshot.py keeps versioned saves and recovers crash leftovers);
+  # nothing printed: no data yet. A folder with saves but none complete stops here, not empty.
+  saved="$(python3 "$HERE/osmem_snapshot.py" --resolve "$OSMEM_DATA_DIR")" || die "$NAME: its data in $OSMEM_DATA_DIR cannot be loaded (see above)"
+  if [ -n "$saved" ]; then seed=(-seed "$saved"); fi
+  log "osmem-server keeps its data in $OSMEM_DATA_DIR; loads ${saved:-nothing (no save yet)}"
 fi
 
 t0=$(date +%s.%N)

@@ -4,6 +4,8 @@
 # $INGEST_E2E_RUN/*.pid, or only the names given (docling, osmem, embeddings, ...).
 # A service started with a data folder (osmem-server with OSMEM_DATA_DIR, as scripts/up starts it)
 # first writes its indices there; when that fails it is left running, and the exit status is 1.
+# Only a process that is still the one started is signalled (pid_alive: boot id and start time
+# recorded beside the pid); a pid file naming anything else is removed as stale.
 # Services started with Docker (scripts/up on a machine with a Docker engine) are stopped with
 #   docker compose -f docker/compose.yaml down
 set -euo pipefail
