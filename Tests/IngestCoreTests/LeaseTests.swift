@@ -27,7 +27,10 @@ import Testing
         return IngestRequest(input: .inline(filename: "notes.md", bytes: Data(text.utf8)), source: "shared/notes.md")
     }
 
-    func generations(_ source: String = "shared/notes.md") async -> Set<String> {
+    /// The identity of ``version(_:)``'s uploads (its `source_key` inside the anonymous namespace).
+    static let source = DocumentInput.uploadIdentity(owner: nil, key: "shared/notes.md")
+
+    func generations(_ source: String = LeaseTests.source) async -> Set<String> {
         Set(await index.docs("test").values.filter { $0["source"]?.stringValue == source }.compactMap { $0["generation"]?.stringValue })
     }
 
@@ -58,7 +61,7 @@ import Testing
         let gens = await generations()
         #expect(gens.count == 1)
         let last = try #require(outcomes.last)
-        let stored = await index.docs("test").values.filter { $0["source"]?.stringValue == "shared/notes.md" }
+        let stored = await index.docs("test").values.filter { $0["source"]?.stringValue == Self.source }
         #expect(stored.count == last.chunks)
         #expect(Set(stored.compactMap { $0["document_id"]?.stringValue }) == [last.documentID])
         #expect(await index.leases.isEmpty)
@@ -90,7 +93,7 @@ import Testing
 
     @Test func leaseHeldElsewhereFailsAfterTheWaitWithATypedReason() async throws {
         let stranger = LeaseOwner(process: "elsewhere", host: "another-host", pid: 42, token: 1)
-        await index.hold(index: "test", source: "shared/notes.md", by: stranger, for: .seconds(60))
+        await index.hold(index: "test", source: Self.source, by: stranger, for: .seconds(60))
         let p = pipeline { $0.leaseWait = .milliseconds(500) }
         let clock = ContinuousClock()
         let start = clock.now
@@ -105,7 +108,7 @@ import Testing
 
     @Test func expiredLeaseIsTakenOver() async throws {
         let stranger = LeaseOwner(process: "elsewhere", host: "another-host", pid: 42, token: 1)
-        await index.hold(index: "test", source: "shared/notes.md", by: stranger, for: .milliseconds(300))
+        await index.hold(index: "test", source: Self.source, by: stranger, for: .milliseconds(300))
         let outcome = try await pipeline { $0.leaseWait = .seconds(5) }.ingest(Self.version(1))
         #expect(outcome.status == .indexed)
     }
@@ -114,18 +117,18 @@ import Testing
         // Left by a finished acquisition of this process (a release lost to cancellation).
         let mine = LeaseOwner.next()
         mine.finished()
-        await index.hold(index: "test", source: "shared/notes.md", by: mine, for: .seconds(600))
+        await index.hold(index: "test", source: Self.source, by: mine, for: .seconds(600))
         let p = pipeline { $0.leaseWait = .zero }
         #expect(try await p.ingest(Self.version(1)).status == .indexed)
 
         // Left by a process of this host that is gone (a CLI killed with SIGKILL).
         let dead = LeaseOwner(process: "dead", host: LeaseOwner.thisHost, pid: Int32.max, token: 7)
-        await index.hold(index: "test", source: "shared/notes.md", by: dead, for: .seconds(600))
+        await index.hold(index: "test", source: Self.source, by: dead, for: .seconds(600))
         #expect(try await p.ingest(Self.version(2)).status == .indexed)
 
         // Held by a live process of this host (pid 1): not taken over.
         let live = LeaseOwner(process: "live", host: LeaseOwner.thisHost, pid: 1, token: 7)
-        await index.hold(index: "test", source: "shared/notes.md", by: live, for: .seconds(600))
+        await index.hold(index: "test", source: Self.source, by: live, for: .seconds(600))
         #expect(try await p.ingest(Self.version(3)).error?.reason == "lease_timeout")
     }
 }

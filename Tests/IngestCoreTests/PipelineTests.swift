@@ -4,6 +4,7 @@ import IngestCore
 import IngestKit
 import IngestTokenizer
 import Logging
+import Synchronization
 import Testing
 
 /// The pipeline's decisions (unchanged, swap, ids, dimension, re-split), with in-memory fakes.

@@ -29,7 +29,7 @@ package enum SigningParameters {
 
     /// A field's name, percent-decoded and lowercased (names compare case-insensitively).
     static func name<S: StringProtocol>(of field: S) -> String {
-        let raw = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let raw = String(field.prefix { $0 != "=" })
         return (raw.removingPercentEncoding ?? raw).lowercased()
     }
 
