@@ -1,6 +1,8 @@
 // Softmax, GELU and layer norm for each kernel path: elementwise.inc compiled three times, for
-// the baseline ISA, AVX2+FMA and AVX-512F, and chosen by the same path as the matrix products.
+// the baseline ISA and the AVX2 and AVX-512 extension lists of cpu_features.h, and chosen by the
+// same path as the matrix products.
 #include "EmbedKernels.h"
+#include "cpu_features.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -14,13 +16,13 @@
 
 #if defined(__x86_64__)
 #define EK_SUFFIX avx2
-#define EK_TARGET __attribute__((target("avx2,fma")))
+#define EK_TARGET EK_TARGET_AVX2
 #include "elementwise.inc"
 #undef EK_SUFFIX
 #undef EK_TARGET
 
 #define EK_SUFFIX avx512
-#define EK_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#define EK_TARGET EK_TARGET_AVX512
 #include "elementwise.inc"
 #undef EK_SUFFIX
 #undef EK_TARGET

@@ -1,9 +1,11 @@
 // Packed matrix products (GotoBLAS/BLIS layout): B is packed into panels of NR columns, A into
 // panels of MR rows, blocked so a B block stays in L2 and an A panel in L1; a micro-kernel keeps
 // an MR×NR tile of C in registers. The x86 micro-kernels are compiled with per-function target
-// attributes, so this file builds for the baseline ISA and picks a kernel at run time.
+// attributes from the feature table (cpu_features.h), so this file builds for the baseline ISA
+// and picks a kernel at run time.
 #define _GNU_SOURCE
 #include "EmbedKernels.h"
+#include "cpu_features.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -11,62 +13,11 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
 #define EK_X86 1
 #endif
 
 enum { KC = 256, NC = 384 };  // NC: a multiple of 32 and 16 (the panel widths).
-
-// MARK: - CPU features
-
-#if EK_X86
-static unsigned long long ek_xcr0(void) {
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return ((unsigned long long)hi << 32) | lo;
-}
-#endif
-
-static int ek_detect(void) {
-#if EK_X86
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return EK_PATH_GENERIC;
-    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
-    if (!osxsave || !avx) return EK_PATH_GENERIC;
-    unsigned long long xcr0 = ek_xcr0();
-    if ((xcr0 & 0x6) != 0x6) return EK_PATH_GENERIC;  // the OS saves XMM and YMM state
-    if (__get_cpuid_max(0, 0) < 7) return EK_PATH_GENERIC;
-    __cpuid_count(7, 0, a, b, c, d);
-    int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
-    if (avx512f && fma && (xcr0 & 0xe6) == 0xe6) return EK_PATH_AVX512;  // and opmask, ZMM state
-    if (avx2 && fma) return EK_PATH_AVX2;
-#endif
-    return EK_PATH_GENERIC;
-}
-
-static int ek_best = -1;
-static pthread_once_t ek_best_once = PTHREAD_ONCE_INIT;
-static void ek_best_init(void) { ek_best = ek_detect(); }
-
-int ek_best_path(void) {
-    pthread_once(&ek_best_once, ek_best_init);
-    return ek_best;
-}
-
-int ek_path_supported(int path) { return path >= EK_PATH_GENERIC && path <= ek_best_path(); }
-
-int ek_cpu_has_avx2_fma(void) {
-#if EK_X86
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 12) & 1)) return 0;
-    if (__get_cpuid_max(0, 0) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    return (b >> 5) & 1;
-#else
-    return 0;
-#endif
-}
 
 // MARK: - Micro-kernels: C[0..<MR, 0..<NR] = alpha · Σₖ A[i·lda + k] · b[k·NR + j] (+ C)
 //
@@ -76,7 +27,7 @@ int ek_cpu_has_avx2_fma(void) {
 typedef void (*ek_kernel_fn)(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate);
 
 #if EK_X86
-__attribute__((target("avx512f")))
+EK_TARGET_AVX512
 static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
     enum { MR = 12 };
     __m512 c0[MR], c1[MR];
@@ -105,7 +56,7 @@ static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, f
     }
 }
 
-__attribute__((target("avx2,fma")))
+EK_TARGET_AVX2
 static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
     enum { MR = 6 };
     __m256 c0[MR], c1[MR];

@@ -1,4 +1,5 @@
 import CEmbedKernels
+import IngestKit
 import IngestLocalEmbeddings
 import Testing
 
@@ -38,10 +39,13 @@ import Testing
         }
     }
 
+    /// The message names what the CPU lacks (e.g. "avx512f"), so the operator knows why.
     @Test func anUnsupportedPathIsAConfigurationError() async throws {
         guard let missing = KernelPath.allCases.first(where: { !$0.isSupported }) else { return }
         let embedder = LocalEmbedder(configuration: LocalEmbeddingConfiguration(modelPath: try ModelFolder.require(), threads: 1), kernel: missing)
-        await #expect(throws: (any Error).self) { try await embedder.embed(["x"]) }
+        let error = await #expect(throws: IngestError.self) { try await embedder.embed(["x"]) }
+        let lacks = try #require(missing.missing())
+        #expect(error?.message.contains("it lacks \(lacks)") == true, "\(error?.message ?? "")")
     }
 
     /// The products against a double-precision reference, on shapes with edge tiles in both

@@ -9,14 +9,33 @@
 extern "C" {
 #endif
 
-/// The kernel paths, slowest to fastest.
+/// The kernel paths, slowest to fastest. Each needs every extension its code is compiled for
+/// (cpu_features.h), and the OS must save the registers it uses.
 typedef enum {
     EK_PATH_GENERIC = 0,   ///< portable C, vectorised by the compiler for the baseline ISA
     EK_PATH_AVX2 = 1,      ///< x86-64 AVX2 + FMA, 6×16 tiles
-    EK_PATH_AVX512 = 2,    ///< x86-64 AVX-512F, 12×32 tiles
+    EK_PATH_AVX512 = 2,    ///< x86-64 AVX-512 F/DQ/BW/VL, 12×32 tiles
 } ek_path;
 
-/// The fastest path this CPU can run (cpuid; the OS must also save the wide registers).
+/// The cpuid and XCR0 values the path is chosen from, so the choice can be tested with values of
+/// CPUs and VMs we do not have (Intel SDM vol. 2A, CPUID).
+typedef struct {
+    unsigned leaf1_ecx;       ///< cpuid(1).ecx: AVX, FMA, F16C, OSXSAVE…
+    unsigned leaf7_ebx;       ///< cpuid(7, 0).ebx: AVX2, AVX-512 F/DQ/BW/VL…; 0 without leaf 7
+    unsigned leaf7_ecx;       ///< cpuid(7, 0).ecx; 0 without leaf 7
+    unsigned long long xcr0;  ///< register states the OS saves (xgetbv 0); 0 without OSXSAVE
+} ek_cpu_registers;
+
+/// This CPU's registers, read once.
+ek_cpu_registers ek_this_cpu(void);
+
+/// The fastest path a CPU with these registers can run (a pure function of them).
+int ek_select_path(const ek_cpu_registers *cpu);
+
+/// What a CPU with these registers lacks to run `path` (e.g. "avx512dq"), or NULL if it can run it.
+const char *ek_path_missing(int path, const ek_cpu_registers *cpu);
+
+/// The fastest path this CPU can run: ek_select_path(ek_this_cpu()), computed once.
 int ek_best_path(void);
 
 /// Whether this CPU can run `path`.

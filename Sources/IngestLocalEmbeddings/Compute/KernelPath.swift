@@ -8,11 +8,23 @@ package enum KernelPath: Int32, Sendable, CaseIterable, CustomStringConvertible 
     case generic = 0
     /// AVX2 + FMA, 6×16 tiles.
     case avx2 = 1
-    /// AVX-512F, 12×32 tiles.
+    /// AVX-512 F/DQ/BW/VL, 12×32 tiles.
     case avx512 = 2
 
     /// The fastest path this CPU runs.
     package static var best: KernelPath { KernelPath(rawValue: ek_best_path()) ?? .generic }
+
+    /// The fastest path a CPU with these cpuid/XCR0 values runs: the same choice as ``best``,
+    /// for values of CPUs and VMs the tests do not run on.
+    package static func best(for cpu: ek_cpu_registers) -> KernelPath {
+        withUnsafePointer(to: cpu) { KernelPath(rawValue: ek_select_path($0)) ?? .generic }
+    }
+
+    /// What a CPU with these values lacks to run this path ("avx512dq", the OS support for the
+    /// AVX-512 registers…), or nil when it can run it.
+    package func missing(on cpu: ek_cpu_registers = ek_this_cpu()) -> String? {
+        withUnsafePointer(to: cpu) { ek_path_missing(rawValue, $0).map { String(cString: $0) } }
+    }
 
     /// Every path this CPU can run (the tests check each of them against the reference).
     package static var supported: [KernelPath] { allCases.filter(\.isSupported) }

@@ -73,7 +73,8 @@ package final class BertEncoder: @unchecked Sendable {
     ///   CPU cannot run `kernel`.
     package init(configuration c: BertConfiguration, file: SafeTensorsFile, threads: Int = 1, kernel: KernelPath = .best) throws {
         guard kernel.isSupported else {
-            throw IngestError(.configuration, "this CPU cannot run the \(kernel) kernels of the local embedder (it runs: \(KernelPath.supported.map(\.description).joined(separator: ", ")))")
+            let lacks = kernel.missing().map { "it lacks \($0); " } ?? ""
+            throw IngestError(.configuration, "this CPU cannot run the \(kernel) kernels of the local embedder (\(lacks)it runs: \(KernelPath.supported.map(\.description).joined(separator: ", ")))")
         }
         self.configuration = c
         self.threads = max(1, threads)
