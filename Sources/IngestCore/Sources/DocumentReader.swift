@@ -125,8 +125,11 @@ package struct OpenedFile: ~Copyable {
         }
         if count > 0 {
             let path = String(decoding: buffer[0..<count], as: UTF8.self)
-            if path.hasSuffix(" (deleted)") && path != resolvedPath {
-                throw IngestError(.unreadable, "\(displayPath) was deleted while it was being opened")
+            // Renamed over or removed since the open (a file replaced by an atomic save): the
+            // kernel names the place it was opened at, and that is what is read and checked.
+            let suffix = " (deleted)"
+            if path.hasSuffix(suffix) && path != resolvedPath {
+                return String(path.dropLast(suffix.count))
             }
             return path
         }
