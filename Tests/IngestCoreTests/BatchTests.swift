@@ -61,7 +61,8 @@ import Darwin
     }
 
     /// The CLI too reads a FIFO named on its command line from one non-blocking open: it fails
-    /// at once (it blocked the batch before); one inside a directory is not even listed.
+    /// at once as `invalid_input` naming it a FIFO (before: `unreadable`, "You don't have
+    /// permission"); one inside a directory is not even listed.
     @Test func aFIFOFailsAtOnceWhenNamedAndIsNotListedInADirectory() async throws {
         let fifo = dir + "/pipe.md"
         try #require(mkfifo(fifo, 0o600) == 0)

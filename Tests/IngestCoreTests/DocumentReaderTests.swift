@@ -145,7 +145,8 @@ import Darwin
     }
 
     /// Through the pipeline as the worker runs it: the FIFO fails at once with `invalid_input`
-    /// (it blocked the document's task before), and the worker's next document is read.
+    /// (before, Foundation's read failed it as `unreadable`, "You don't have permission"), and
+    /// the worker's next document is read.
     @Test func theWorkerPipelineRefusesAFIFOAtOnceAndGoesOn() async throws {
         var settings = PipelineSettings()
         settings.index = "test"

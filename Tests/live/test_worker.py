@@ -337,7 +337,7 @@ def _execute(rep: Replica, source: str, index: str, timeout: float = 10) -> tupl
 
 
 def _unblock_fifo(fifo: Path) -> None:
-    """Lets a reader blocked on `fifo` go (a worker without the fix); a no-op when none is."""
+    """Lets a reader blocked on `fifo` go (a reader that opens it blocking); a no-op when none is."""
     try:
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     except OSError:
