@@ -5,6 +5,12 @@ import IngestTokenizer
 import Logging
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 @Suite struct BatchTests {
     let index = InMemoryIndex()
     let embedder = FakeEmbedder()
@@ -52,6 +58,24 @@ import Testing
         let result = await runner().run(BatchOptions(paths: [dir + "/nope.pdf"]), observer: nil, stop: StopSignal())
         #expect(result.report.documents.first?.error?.reason == "unreadable")
         #expect(result.report.documents.first?.documentID == nil)
+    }
+
+    /// The CLI too reads a FIFO named on its command line from one non-blocking open: it fails
+    /// at once as `invalid_input` naming it a FIFO (before: `unreadable`, "You don't have
+    /// permission"); one inside a directory is not even listed.
+    @Test func aFIFOFailsAtOnceWhenNamedAndIsNotListedInADirectory() async throws {
+        let fifo = dir + "/pipe.md"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let writer = DocumentReaderTests.LateWriter(fifo)
+        let runner = runner()
+        let named = await runner.run(BatchOptions(paths: [fifo]), observer: nil, stop: StopSignal())
+        #expect(!writer.foundABlockedReader)
+        #expect(named.report.documents.first?.status == .failed)
+        #expect(named.report.documents.first?.error?.reason == "invalid_input")
+        #expect(named.report.documents.first?.error?.message.contains("FIFO") == true)
+        let walked = await runner.run(BatchOptions(paths: [dir]), observer: nil, stop: StopSignal())
+        #expect(!walked.report.documents.contains { $0.source.hasSuffix("/pipe.md") })
+        #expect(walked.report.totals.indexed == 2)
     }
 
     @Test func pruneDeletesChunksOfVanishedFiles() async throws {

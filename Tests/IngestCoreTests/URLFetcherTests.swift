@@ -185,3 +185,47 @@ final class LoopbackHTTPServer: Sendable {
         close(listener)
     }
 }
+
+/// IPv6 addresses that carry an IPv4 address (security issue 19): the embedded IPv4 is checked
+/// by the IPv4 rules, as IPv4-mapped addresses were; ranges whose path cannot be known
+/// (local-use NAT64, Teredo) and deprecated site-local are refused outright.
+@Suite struct URLGuardIPv6Tests {
+    @Test(arguments: [
+        "64:ff9b:1::808:808",                       // local-use NAT64 /48, even with a public IPv4
+        "64:ff9b:1:abcd::1",
+        "2001::1",                                   // Teredo 2001::/32
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "fec0::1",                                   // site-local fec0::/10
+        "feff:ffff::1",
+        "64:ff9b::7f00:1",                           // NAT64 of 127.0.0.1
+        "64:ff9b::10.1.2.3",
+        "64:ff9b::a9fe:a9fe",                        // 169.254.169.254 (cloud metadata)
+        "2002:7f00:1::1",                            // 6to4 of 127.0.0.1
+        "2002:c0a8:101::",                           // 6to4 of 192.168.1.1
+        "2002:a00:1:1::5",                           // 6to4 of 10.0.0.1
+        "::127.0.0.1",                               // IPv4-compatible
+        "::10.0.0.1",
+        "::a9fe:a9fe",
+        "::", "::1",                                 // unspecified and loopback, as before
+        "::ffff:192.168.1.1", "::ffff:127.0.0.1",    // IPv4-mapped, as before
+    ])
+    func refused(_ address: String) throws {
+        #expect(URLGuard.isInternal(address))
+        #expect(throws: IngestError.self) { try URLGuard.check("http://[\(address)]/doc.pdf", allowHosts: [], resolve: { _ in [] }) }
+        #expect(throws: IngestError.self) { try URLGuard.check("http://files.example/doc.pdf", allowHosts: [], resolve: { _ in [address] }) }
+    }
+
+    @Test(arguments: [
+        "64:ff9b::808:808",                          // NAT64 of 8.8.8.8
+        "64:ff9b::93.184.216.34",
+        "2002:808:808::1",                           // 6to4 of 8.8.8.8
+        "::8.8.8.8",                                 // IPv4-compatible public
+        "::ffff:8.8.8.8",
+        "2001:4860:4860::8888",                      // 2001:4860::/32 is not Teredo
+        "2606:4700:4700::1111",
+    ])
+    func allowed(_ address: String) throws {
+        #expect(!URLGuard.isInternal(address))
+        try URLGuard.check("https://files.example/doc.pdf", allowHosts: [], resolve: { _ in [address] })
+    }
+}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import functools
+import hashlib
 import http.server
 import json
 import os
@@ -20,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -320,3 +322,129 @@ def test_path_ingest_matches_the_cli(worker_stack, ingest_flow, run_ingest, open
         assert a.keys() == b.keys(), (_id, sorted(a.keys() ^ b.keys()))
         diff = [k for k in a if a[k] != b[k]]
         assert not diff, (_id, diff)
+
+
+# ---------------------------------------------------------------- local paths opened once (issue 19)
+
+def _execute(rep: Replica, source: str, index: str, timeout: float = 10) -> tuple[dict, float]:
+    """components/execute straight to one replica (no Stepflow in between, so the time measured
+    is the worker's); returns the JSON-RPC reply and the seconds it took."""
+    t0 = time.monotonic()
+    r = requests.post(rep.url + "/", json={"jsonrpc": "2.0", "id": "issue-19", "method": "components/execute",
+                                          "params": {"component": "/ingest", "input": {"source": source, "index": index}}},
+                      timeout=timeout)
+    return r.json(), time.monotonic() - t0
+
+
+def _unblock_fifo(fifo: Path) -> None:
+    """Lets a reader blocked on `fifo` go (a reader that opens it blocking); a no-op when none is."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+def _assert_still_serving(stack: Stack, index: str) -> None:
+    for rep in stack.replicas:
+        assert requests.get(rep.url + "/health", timeout=5).status_code == 200, rep.name
+    reply, _ = _execute(stack.replicas[0], str(stack.docs_dir / "release_notes.md"), index, timeout=300)
+    assert reply.get("result", {}).get("output", {}).get("status") in ("indexed", "unchanged"), reply
+
+
+def test_a_fifo_or_a_symlink_out_of_the_root_is_refused_at_once(worker_stack, index_name, tmp_path):
+    docs = worker_stack.docs_dir
+    fifo = docs / "issue19-pipe.md"
+    os.mkfifo(fifo)
+    secret = tmp_path / "secret.md"  # outside INGEST_ALLOWED_ROOTS
+    secret.write_text("# Secret\n\nOutside the roots.\n")
+    link = docs / "issue19-link.md"
+    link.symlink_to(secret)
+    rep = worker_stack.replicas[0]
+    try:
+        try:
+            reply, took = _execute(rep, str(fifo), index_name)
+        except requests.ReadTimeout:
+            pytest.fail("a FIFO inside the root blocked the execute for 10 s", pytrace=False)
+        print(f"\nFIFO refused in {took * 1000:.0f} ms: {reply.get('error', {}).get('message')}")
+        assert took < 1, took
+        assert reply["error"]["code"] == -32602 and "FIFO" in reply["error"]["message"], reply
+        assert str(fifo) in reply["error"]["message"], reply
+
+        reply, took = _execute(rep, str(link), index_name)
+        print(f"symlink out of the root refused in {took * 1000:.0f} ms: {reply.get('error', {}).get('message')}")
+        assert took < 1, took
+        assert reply["error"]["code"] == -32602 and "outside INGEST_ALLOWED_ROOTS" in reply["error"]["message"], reply
+    finally:
+        _unblock_fifo(fifo)
+        fifo.unlink()
+        link.unlink()
+    _assert_still_serving(worker_stack, index_name)
+
+
+# Swaps argv[3] between a symlink to argv[1] and a hard link of argv[2] (each an atomic rename)
+# until argv[4] exists; prints how many times.
+_FLIP = """
+import os, sys
+secret, master, path, stop = sys.argv[1:5]
+tmp_link, tmp_file = path + ".link.tmp", path + ".file.tmp"
+flips = 0
+while flips % 256 or not os.path.exists(stop):
+    os.symlink(secret, tmp_link)
+    os.replace(tmp_link, path)
+    os.link(master, tmp_file)
+    os.replace(tmp_file, path)
+    flips += 1
+print(flips)
+"""
+
+
+def test_a_symlink_swapped_in_while_paths_are_read_never_escapes_the_root(worker_stack, index_name, tmp_path):
+    """A process swaps a path inside the root between a regular file and a symlink to a file
+    outside (each an atomic rename) while the replicas are asked for that path over and over.
+    Each execute must read the file inside or be refused; the outside file's bytes (its
+    document_id) must never come back. Before the fix the roots were checked on the name and the
+    file opened by name again, so a swap between the two read the outside file."""
+    docs = worker_stack.docs_dir
+    secret = tmp_path / "secret.md"
+    secret.write_text("# Secret\n\nOutside the roots; must never be indexed.\n")
+    secret_id = hashlib.sha256(secret.read_bytes()).hexdigest()
+    master = docs / ".issue19-master.md"
+    master.write_text("# Swap\n\nInside the root.\n")
+    inside_id = hashlib.sha256(master.read_bytes()).hexdigest()
+    path = docs / "issue19-swap.md"
+    os.link(master, path)
+    stop = docs / ".issue19-stop"
+    # Its own process, so the GIL of the requesting threads never slows the swapping.
+    flipper = subprocess.Popen([sys.executable, "-c", _FLIP, str(secret), str(master), str(path), str(stop)],
+                               stdout=subprocess.PIPE, text=True)
+
+    counts = {"inside": 0, "refused_outside": 0, "refused_swapped": 0, "escaped": 0, "other": 0}
+    others: list = []
+    lock = threading.Lock()
+
+    def ask(i: int) -> None:
+        reply, _ = _execute(worker_stack.replicas[i % 3], str(path), index_name, timeout=300)
+        out, err = reply.get("result", {}).get("output", {}), reply.get("error", {})
+        kind = ("escaped" if out.get("document_id") == secret_id else
+                "inside" if out.get("document_id") == inside_id else
+                "refused_swapped" if "symbolic link while being opened" in err.get("message", "") else
+                "refused_outside" if "outside INGEST_ALLOWED_ROOTS" in err.get("message", "") else "other")
+        with lock:
+            counts[kind] += 1
+            if kind == "other":
+                others.append(reply)
+
+    t0 = time.monotonic()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(ask, range(600)))
+    finally:
+        stop.touch()
+        flips = int(flipper.communicate(timeout=30)[0] or 0)
+        for leftover in (path, master, stop, Path(f"{path}.link.tmp"), Path(f"{path}.file.tmp")):
+            leftover.unlink(missing_ok=True)
+    print(f"\n600 executes in {time.monotonic() - t0:.1f} s while the path flipped {flips} times: {counts}")
+    assert counts["escaped"] == 0, counts
+    assert counts["other"] == 0, others[:3]
+    assert counts["inside"] > 0 and counts["refused_outside"] > 0, counts
+    _assert_still_serving(worker_stack, index_name)

@@ -109,8 +109,7 @@ package struct IngestPipeline: DocumentIngesting {
         }
         switch request.input {
         case .path(let path):
-            let canonical = try PathRules.checkAllowed(path, roots: settings.allowedRoots)
-            let bytes = try DocumentReader.read(canonical, displayPath: path, maxBytes: settings.maxFileBytes)
+            let (canonical, bytes) = try DocumentReader.read(path, roots: settings.allowedRoots, maxBytes: settings.maxFileBytes)
             let filename = request.filename ?? (canonical as NSString).lastPathComponent
             return SourceDocument(source: canonical, filename: filename, bytes: bytes, mimetype: request.mimetype)
         case .url(let url):

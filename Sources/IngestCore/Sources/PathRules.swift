@@ -23,6 +23,8 @@ package enum PathRules {
     }
 
     /// Throws `invalid_input` unless `path` resolves under `roots`; returns the canonical path.
+    /// A check of the name only: ``DocumentReader`` opens that path once and checks the open
+    /// file's own path again, so nothing swapped in after this check is read.
     package static func checkAllowed(_ path: String, roots: [String]?) throws -> String {
         let resolved = canonical(path)
         guard let roots else { return resolved }

@@ -123,8 +123,12 @@ package enum URLGuard {
         return inet_pton(AF_INET, h, &v4) == 1 || inet_pton(AF_INET6, h, &v6) == 1
     }
 
-    /// Loopback, private (RFC 1918, unique local), link-local, CGNAT, unspecified and
-    /// IPv4-mapped forms of those.
+    /// Loopback, private (RFC 1918, unique local), link-local, CGNAT, unspecified, multicast,
+    /// and the IPv6 forms that carry an IPv4 address. The IPv4 inside IPv4-mapped `::ffff:0:0/96`,
+    /// IPv4-compatible `::/96`, NAT64 `64:ff9b::/96` (bytes 12-15) and 6to4 `2002::/16` (bytes 2-5)
+    /// is checked by the IPv4 rules; local-use NAT64 `64:ff9b:1::/48`, Teredo `2001::/32` (its
+    /// IPv4 is obfuscated and the relay picks the path) and deprecated site-local `fec0::/10` are
+    /// refused outright.
     package static func isInternal(_ address: String) -> Bool {
         var v4 = in_addr()
         if inet_pton(AF_INET, address, &v4) == 1 {
@@ -144,10 +148,15 @@ package enum URLGuard {
             if b.allSatisfy({ $0 == 0 }) || (b[0..<15].allSatisfy { $0 == 0 } && b[15] == 1) { return true }
             if b[0] & 0xfe == 0xfc { return true }               // fc00::/7 unique local
             if b[0] == 0xfe && b[1] & 0xc0 == 0x80 { return true } // fe80::/10 link-local
+            if b[0] == 0xfe && b[1] & 0xc0 == 0xc0 { return true } // fec0::/10 site-local
             if b[0] == 0xff { return true }                        // multicast
-            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff {
-                return isInternal("\(b[12]).\(b[13]).\(b[14]).\(b[15])")
-            }
+            if b[0..<6] == [0x00, 0x64, 0xff, 0x9b, 0x00, 0x01] { return true } // 64:ff9b:1::/48 local-use NAT64
+            if b[0..<4] == [0x20, 0x01, 0x00, 0x00] { return true }             // 2001::/32 Teredo
+            func v4(_ at: Int) -> Bool { isInternal("\(b[at]).\(b[at + 1]).\(b[at + 2]).\(b[at + 3])") }
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff { return v4(12) } // ::ffff:0:0/96 mapped
+            if b[0..<12].allSatisfy({ $0 == 0 }) { return v4(12) }                                     // ::/96 compatible
+            if b[0..<12] == [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] { return v4(12) }        // 64:ff9b::/96 NAT64
+            if b[0] == 0x20 && b[1] == 0x02 { return v4(2) }                                           // 2002::/16 6to4
             return false
         }
         return true
