@@ -3,12 +3,10 @@
 // an MR×NR tile of C in registers. The x86 micro-kernels are compiled with per-function target
 // attributes from the feature table (cpu_features.h), so this file builds for the baseline ISA
 // and picks a kernel at run time.
-#define _GNU_SOURCE
 #include "EmbedKernels.h"
 #include "cpu_features.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,22 +252,4 @@ int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
     float *packed = ek_thread_buffer(ek_packed_size(path, n, k));
     ek_pack(path, b_transposed, n, k, b, ldb, packed);
     return ek_sgemm_packed(path, m, n, k, alpha, a, lda, packed, beta, c, ldc);
-}
-
-// MARK: - Thread names
-
-void ek_set_thread_name(const char *name) {
-#if defined(__APPLE__)
-    pthread_setname_np(name);
-#else
-    char short_name[16];
-    snprintf(short_name, sizeof short_name, "%s", name);
-    pthread_setname_np(pthread_self(), short_name);
-#endif
-}
-
-void ek_thread_name(char *buffer, int size) {
-    if (size <= 0) return;
-    buffer[0] = 0;
-    pthread_getname_np(pthread_self(), buffer, (size_t)size);
 }

@@ -32,6 +32,13 @@ import Testing
         #expect(counts == [Int](repeating: 1, count: 100))
     }
 
+    /// Linux keeps 15 bytes of a thread name and refuses longer ones: the name is cut, not lost.
+    @Test func aLongThreadNameIsCutTo15Bytes() async throws {
+        let pool = ComputeThreads(count: 1, name: "a-rather-long-pool-name")
+        let name = try await pool.run { ComputeThreads.currentThreadName() }
+        #expect(name == "a-rather-long-p")
+    }
+
     /// While a job holds the compute thread, tasks on the cooperative pool keep running: here each
     /// job can only finish once a cooperative task has run. Were `run` to execute work on the
     /// caller's (cooperative) thread, as the embedder did before, the blocked callers would leave no

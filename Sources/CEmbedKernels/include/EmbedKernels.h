@@ -78,12 +78,6 @@ void ek_gelu(int path, float *x, long count);
 void ek_add_layer_norm(int path, const float *y, float *x, int rows, int width, const float *gamma,
                        const float *beta, float epsilon);
 
-/// Names the calling thread (at most 15 bytes are kept on Linux).
-void ek_set_thread_name(const char *name);
-
-/// Copies the calling thread's name into `buffer` (NUL-terminated).
-void ek_thread_name(char *buffer, int size);
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,4 @@
-import CEmbedKernels
+import CThreadName
 import Foundation
 import Synchronization
 
@@ -74,13 +74,14 @@ package final class ComputeThreads: Sendable {
     /// The name of the calling thread (`ingest-embed-0`, …), for tests and diagnostics.
     package static func currentThreadName() -> String {
         var buffer = [CChar](repeating: 0, count: 64)
-        ek_thread_name(&buffer, Int32(buffer.count))
+        guard ingest_thread_name(&buffer, Int32(buffer.count)) == 0 else { return "" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Names the calling thread (Linux keeps 15 bytes).
+    /// Names the calling thread (Linux keeps 15 bytes). A name is a diagnostic: failing to set
+    /// one is not an error.
     private static func setCurrentThreadName(_ name: String) {
-        ek_set_thread_name(name)
+        _ = ingest_set_thread_name(name)
     }
 
     /// One `parallel` call: parts are taken in order by whichever thread is free.
