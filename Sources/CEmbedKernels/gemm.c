@@ -15,7 +15,37 @@
 #define EK_X86 1
 #endif
 
-enum { KC = 256, NC = 384 };  // NC: a multiple of 32 and 16 (the panel widths).
+// The tile of each micro-kernel: MR rows of A by NR columns of B (the panel width), held in
+// registers. The x86 kernels keep a row of the tile in two vectors (2 × 16 floats in ZMM, 2 × 8 in
+// YMM) and MR rows in 2·MR of the 32 (AVX-512) or 16 (AVX2) vector registers, leaving room for B
+// and the broadcast of A.
+enum {
+    EK_GENERIC_MR = 4, EK_GENERIC_NR = 16,
+    EK_AVX2_MR = 6, EK_AVX2_NR = 2 * 8,
+    EK_AVX512_MR = 12, EK_AVX512_NR = 2 * 16,
+};
+
+// The largest tile of any path: the stack buffers of ek_sgemm_packed are sized from these.
+#define EK_MAX(a, b) ((a) > (b) ? (a) : (b))
+enum {
+    EK_MAX_MR = EK_MAX(EK_GENERIC_MR, EK_MAX(EK_AVX2_MR, EK_AVX512_MR)),
+    EK_MAX_NR = EK_MAX(EK_GENERIC_NR, EK_MAX(EK_AVX2_NR, EK_AVX512_NR)),
+};
+
+// KC: the depth of a block (KC·NR floats of B stay in L1 with an A panel); NC: the columns of a
+// block, a whole number of panels of every path.
+enum { KC = 256, NC = 384 };
+
+_Static_assert(EK_GENERIC_MR <= EK_MAX_MR && EK_AVX2_MR <= EK_MAX_MR && EK_AVX512_MR <= EK_MAX_MR,
+               "the edge buffer holds EK_MAX_MR rows of A: every path's MR must fit");
+_Static_assert(EK_GENERIC_NR <= EK_MAX_NR && EK_AVX2_NR <= EK_MAX_NR && EK_AVX512_NR <= EK_MAX_NR,
+               "the edge tile holds EK_MAX_NR columns: every path's NR must fit");
+_Static_assert(NC % EK_GENERIC_NR == 0 && NC % EK_AVX2_NR == 0 && NC % EK_AVX512_NR == 0,
+               "a block of NC columns must be whole panels of every path");
+_Static_assert(EK_AVX512_NR == 2 * 16 && EK_AVX2_NR == 2 * 8,
+               "the x86 kernels hold a tile row in exactly two vectors");
+_Static_assert(sizeof(float) * (EK_MAX_MR * KC + EK_MAX_MR * EK_MAX_NR) <= 16 * 1024,
+               "the stack buffers of ek_sgemm_packed must stay small (compute threads have 1 MiB stacks)");
 
 // MARK: - Micro-kernels: C[0..<MR, 0..<NR] = alpha · Σₖ A[i·lda + k] · b[k·NR + j] (+ C)
 //
@@ -27,7 +57,7 @@ typedef void (*ek_kernel_fn)(int kc, const float *a, long lda, const float *b, f
 #if EK_X86
 EK_TARGET_AVX512
 static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
-    enum { MR = 12 };
+    enum { MR = EK_AVX512_MR };
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
@@ -37,7 +67,7 @@ static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, f
             c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
-        b += 32;
+        b += EK_AVX512_NR;
     }
     __m512 s = _mm512_set1_ps(alpha);
     for (int i = 0; i < MR; i++) {
@@ -56,7 +86,7 @@ static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, f
 
 EK_TARGET_AVX2
 static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
-    enum { MR = 6 };
+    enum { MR = EK_AVX2_MR };
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
     for (int p = 0; p < kc; p++) {
@@ -66,7 +96,7 @@ static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, flo
             c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
             c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }
-        b += 16;
+        b += EK_AVX2_NR;
     }
     __m256 s = _mm256_set1_ps(alpha);
     for (int i = 0; i < MR; i++) {
@@ -86,7 +116,7 @@ static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, flo
 
 /// Portable: 4×16, written so the compiler keeps the tile in vector registers of the baseline ISA.
 static void ek_kernel_generic(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
-    enum { MR = 4, NR = 16 };
+    enum { MR = EK_GENERIC_MR, NR = EK_GENERIC_NR };
     float t[MR][NR];
     memset(t, 0, sizeof t);
     for (int p = 0; p < kc; p++) {
@@ -109,11 +139,11 @@ typedef struct {
 
 static ek_kernel ek_kernel_for(int path) {
 #if EK_X86
-    if (path == EK_PATH_AVX512) return (ek_kernel){12, 32, ek_kernel_avx512};
-    if (path == EK_PATH_AVX2) return (ek_kernel){6, 16, ek_kernel_avx2};
+    if (path == EK_PATH_AVX512) return (ek_kernel){EK_AVX512_MR, EK_AVX512_NR, ek_kernel_avx512};
+    if (path == EK_PATH_AVX2) return (ek_kernel){EK_AVX2_MR, EK_AVX2_NR, ek_kernel_avx2};
 #endif
     (void)path;
-    return (ek_kernel){4, 16, ek_kernel_generic};
+    return (ek_kernel){EK_GENERIC_MR, EK_GENERIC_NR, ek_kernel_generic};
 }
 
 // MARK: - Packing B
@@ -204,8 +234,8 @@ int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, 
         return path;
     }
     ek_kernel kern = ek_kernel_for(path);
-    float edge[12 * KC];  // the last rows of A when fewer than MR are left, zero-padded
-    float tile[12 * 32];
+    float edge[EK_MAX_MR * KC];  // the last rows of A when fewer than MR are left, zero-padded
+    float tile[EK_MAX_MR * EK_MAX_NR];  // an edge tile of C, computed aside
     for (int pc = 0; pc < k; pc += KC) {
         int kc = k - pc < KC ? k - pc : KC;
         int accumulate = pc > 0 || beta != 0;
