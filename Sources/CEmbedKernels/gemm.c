@@ -226,11 +226,11 @@ static float *ek_thread_buffer(long floats) {
 // MARK: - The product
 
 int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
-                    const float *packed, float beta, float *c, int ldc) {
+                    const float *packed, bool accumulate, float *c, int ldc) {
     if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
     if (m <= 0 || n <= 0) return path;
     if (k <= 0) {
-        if (beta == 0) for (int i = 0; i < m; i++) memset(c + (long)i * ldc, 0, sizeof(float) * (size_t)n);
+        if (!accumulate) for (int i = 0; i < m; i++) memset(c + (long)i * ldc, 0, sizeof(float) * (size_t)n);
         return path;
     }
     ek_kernel kern = ek_kernel_for(path);
@@ -238,7 +238,8 @@ int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, 
     float tile[EK_MAX_MR * EK_MAX_NR];  // an edge tile of C, computed aside
     for (int pc = 0; pc < k; pc += KC) {
         int kc = k - pc < KC ? k - pc : KC;
-        int accumulate = pc > 0 || beta != 0;
+        // Later K blocks add to what the first wrote.
+        int add = pc > 0 || accumulate;
         for (int jc = 0; jc < n; jc += NC) {
             int nc = n - jc < NC ? n - jc : NC;
             for (int ir = 0; ir < m; ir += kern.mr) {
@@ -258,14 +259,14 @@ int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, 
                     const float *bp = packed + (long)jr * k + (long)pc * kern.nr;
                     float *cp = c + (long)ir * ldc + jr;
                     if (rows == kern.mr && cols == kern.nr) {
-                        kern.kernel(kc, ap, ldap, bp, cp, ldc, alpha, accumulate);
+                        kern.kernel(kc, ap, ldap, bp, cp, ldc, alpha, add);
                     } else {
                         // An edge tile: compute the whole tile aside, keep what is inside C.
                         kern.kernel(kc, ap, ldap, bp, tile, kern.nr, alpha, 0);
                         for (int i = 0; i < rows; i++) {
                             float *row = cp + (long)i * ldc;
                             const float *t = tile + i * kern.nr;
-                            for (int j = 0; j < cols; j++) row[j] = (accumulate ? row[j] : 0) + t[j];
+                            for (int j = 0; j < cols; j++) row[j] = (add ? row[j] : 0) + t[j];
                         }
                     }
                 }
@@ -276,10 +277,10 @@ int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, 
 }
 
 int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
-             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+             const float *a, int lda, const float *b, int ldb, bool accumulate, float *c, int ldc) {
     if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
-    if (m <= 0 || n <= 0 || k <= 0) return ek_sgemm_packed(path, m, n, k, alpha, a, lda, 0, beta, c, ldc);
+    if (m <= 0 || n <= 0 || k <= 0) return ek_sgemm_packed(path, m, n, k, alpha, a, lda, 0, accumulate, c, ldc);
     float *packed = ek_thread_buffer(ek_packed_size(path, n, k));
     ek_pack(path, b_transposed, n, k, b, ldb, packed);
-    return ek_sgemm_packed(path, m, n, k, alpha, a, lda, packed, beta, c, ldc);
+    return ek_sgemm_packed(path, m, n, k, alpha, a, lda, packed, accumulate, c, ldc);
 }

@@ -5,6 +5,8 @@
 #ifndef EMBED_KERNELS_H
 #define EMBED_KERNELS_H
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,13 +46,15 @@ int ek_path_supported(int path);
 /// Whether the CPU reports AVX2 and FMA (for the test that the fallback is not taken on such CPUs).
 int ek_cpu_has_avx2_fma(void);
 
-/// C[m, n] = alpha · Σₖ A[m, k] · B(k, n) + beta · C[m, n], all row-major, where
-/// B(k, n) = B[n·ldb + k] when `b_transposed` (B holds N rows of K: torch's Linear weight layout)
-/// and B[k·ldb + n] otherwise. `beta` must be 0 or 1. Runs on the calling thread; `path` must be
-/// supported (see ek_path_supported), else the generic kernel runs. Returns the path that ran.
-/// B is packed into a per-thread buffer reused between calls.
+/// C[m, n] = alpha · Σₖ A[m, k] · B(k, n), plus C[m, n] itself when `accumulate`, all row-major,
+/// where B(k, n) = B[n·ldb + k] when `b_transposed` (B holds N rows of K: torch's Linear weight
+/// layout) and B[k·ldb + n] otherwise. Without `accumulate` the old contents of C are never read
+/// (garbage or NaN there do not matter). A flag, not BLAS's `beta`: the encoder only ever
+/// overwrites (attention) or adds to a bias already in C (linear layers). Runs on the calling
+/// thread; `path` must be supported (see ek_path_supported), else the generic kernel runs. B is
+/// packed into a per-thread buffer reused between calls. Returns the path that ran.
 int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
-             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+             const float *a, int lda, const float *b, int ldb, bool accumulate, float *c, int ldc);
 
 /// The panel width (columns) of `path`'s packed B: column ranges of a packed matrix start at
 /// multiples of it.
@@ -66,7 +70,7 @@ void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, fl
 
 /// ek_sgemm with B already packed by ek_pack for the same `path` and `k`.
 int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
-                    const float *packed, float beta, float *c, int ldc);
+                    const float *packed, bool accumulate, float *c, int ldc);
 
 /// Each row of x[rows, width] becomes its softmax, in place (exp accurate to a few ulps).
 void ek_softmax_rows(int path, float *x, int rows, int width);

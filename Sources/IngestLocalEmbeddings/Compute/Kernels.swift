@@ -39,13 +39,14 @@ struct Kernels: Sendable {
         return KernelPath.allCases.filter { mask & (1 << Int($0.rawValue)) != 0 }
     }
 
-    /// C[m, n] = alpha · A[m, k] · B(k, n) + beta · C, row-major; B(k, n) is `b[n·ldb + k]` when
-    /// `bTransposed` (torch's Linear weight), `b[k·ldb + n]` otherwise. beta is 0 or 1.
+    /// C[m, n] = alpha · A[m, k] · B(k, n), added to C when `accumulate` (else C's old contents
+    /// are never read), row-major; B(k, n) is `b[n·ldb + k]` when `bTransposed` (torch's Linear
+    /// weight), `b[k·ldb + n]` otherwise.
     func gemm(bTransposed: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
               _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-              beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+              accumulate: Bool, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
         let used = ek_sgemm(path.rawValue, bTransposed ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+                            a, Int32(lda), b, Int32(ldb), accumulate, c, Int32(ldc))
         record(used)
     }
 
@@ -55,8 +56,9 @@ struct Kernels: Sendable {
         let o = layer.outputs, i = layer.inputs
         guard !columns.isEmpty else { return }
         for r in 0..<rows { (out + r * o + columns.lowerBound).update(from: layer.bias + columns.lowerBound, count: columns.count) }
+        // Accumulate onto the bias just copied in.
         let used = ek_sgemm_packed(path.rawValue, Int32(rows), Int32(columns.count), Int32(i), 1, x, Int32(i),
-                                   layer.packed + columns.lowerBound * i, 1, out + columns.lowerBound, Int32(o))
+                                   layer.packed + columns.lowerBound * i, true, out + columns.lowerBound, Int32(o))
         record(used)
     }
 

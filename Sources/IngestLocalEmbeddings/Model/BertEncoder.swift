@@ -255,11 +255,11 @@ package final class BertEncoder: @unchecked Sendable {
                     let scores = s.scores + head * s.longest * s.longest
                     // scores[n, n] = Q_head · K_headᵀ / √d
                     kernels.gemm(bTransposed: true, m: n, n: n, k: headSize, alpha: scale,
-                                  s.q + offset, lda: h, s.k + offset, ldb: h, beta: 0, scores, ldc: n)
+                                  s.q + offset, lda: h, s.k + offset, ldb: h, accumulate: false, scores, ldc: n)
                     kernels.softmaxRows(scores, rows: n, width: n)
                     // context[n, d] = scores · V_head, written into this head's columns.
                     kernels.gemm(bTransposed: false, m: n, n: headSize, k: n,
-                                  scores, lda: n, s.v + offset, ldb: h, beta: 0, s.context + offset, ldc: h)
+                                  scores, lda: n, s.v + offset, ldb: h, accumulate: false, s.context + offset, ldc: h)
                 }
             }
             start += n
