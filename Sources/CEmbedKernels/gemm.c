@@ -7,6 +7,7 @@
 #include "cpu_features.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,8 +155,8 @@ int ek_panel_width(int path) {
 }
 
 long ek_packed_size(int path, int n, int k) {
-    int nr = ek_panel_width(path);
-    return (long)((n + nr - 1) / nr) * nr * k;
+    long nr = ek_panel_width(path);
+    return ((long)n + nr - 1) / nr * nr * k;
 }
 
 void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, float *out) {
@@ -205,19 +206,36 @@ static void ek_scratch_free(void *p) {
 
 static void ek_scratch_init(void) { pthread_key_create(&ek_scratch_key, ek_scratch_free); }
 
+// Tests only (ek_test_fail_allocations): requests of this thread still to fail.
+static _Thread_local int ek_failures_left;
+
+void ek_test_fail_allocations(int count) { ek_failures_left = count > 0 ? count : 0; }
+
+/// This thread's buffer of at least `floats` floats, or NULL when it cannot be allocated (the
+/// thread then has no buffer; the next call tries again).
 static float *ek_thread_buffer(long floats) {
+    if (ek_failures_left > 0) {
+        ek_failures_left--;
+        return NULL;
+    }
     pthread_once(&ek_scratch_once, ek_scratch_init);
     ek_scratch *s = pthread_getspecific(ek_scratch_key);
     if (!s) {
         s = calloc(1, sizeof *s);
-        if (!s) abort();
-        pthread_setspecific(ek_scratch_key, s);
+        if (!s) return NULL;
+        if (pthread_setspecific(ek_scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
     }
     if (s->capacity < floats) {
         free(s->b);
+        s->b = NULL;
+        s->capacity = 0;
         long capacity = (floats + 1023) / 1024 * 1024;
+        if (capacity <= 0 || (unsigned long)capacity > SIZE_MAX / sizeof(float)) return NULL;
         s->b = aligned_alloc(64, sizeof(float) * (size_t)capacity);
-        if (!s->b) abort();
+        if (!s->b) return NULL;
         s->capacity = capacity;
     }
     return s->b;
@@ -281,6 +299,7 @@ int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
     if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
     if (m <= 0 || n <= 0 || k <= 0) return ek_sgemm_packed(path, m, n, k, alpha, a, lda, 0, accumulate, c, ldc);
     float *packed = ek_thread_buffer(ek_packed_size(path, n, k));
+    if (!packed) return EK_ENOMEM;
     ek_pack(path, b_transposed, n, k, b, ldb, packed);
     return ek_sgemm_packed(path, m, n, k, alpha, a, lda, packed, accumulate, c, ldc);
 }

@@ -11,6 +11,10 @@
 extern "C" {
 #endif
 
+/// Returned by ek_sgemm instead of a path when its scratch memory could not be allocated (C is
+/// then left untouched). Paths are ≥ 0, so `< 0` tells the two apart.
+enum { EK_ENOMEM = -1 };
+
 /// The kernel paths, slowest to fastest. Each needs every extension its code is compiled for
 /// (cpu_features.h), and the OS must save the registers it uses.
 typedef enum {
@@ -52,7 +56,8 @@ int ek_cpu_has_avx2_fma(void);
 /// (garbage or NaN there do not matter). A flag, not BLAS's `beta`: the encoder only ever
 /// overwrites (attention) or adds to a bias already in C (linear layers). Runs on the calling
 /// thread; `path` must be supported (see ek_path_supported), else the generic kernel runs. B is
-/// packed into a per-thread buffer reused between calls. Returns the path that ran.
+/// packed into a per-thread buffer reused between calls. Returns the path that ran, or EK_ENOMEM
+/// when that buffer could not be grown (C untouched).
 int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, bool accumulate, float *c, int ldc);
 
@@ -68,9 +73,14 @@ long ek_packed_size(int path, int n, int k);
 /// j a multiple of ek_panel_width, start at `out + j·k`.
 void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, float *out);
 
-/// ek_sgemm with B already packed by ek_pack for the same `path` and `k`.
+/// ek_sgemm with B already packed by ek_pack for the same `path` and `k`. Allocates nothing, so
+/// it always returns the path that ran.
 int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
                     const float *packed, bool accumulate, float *c, int ldc);
+
+/// Tests only: the calling thread's next `count` calls of ek_sgemm fail with EK_ENOMEM as if its
+/// scratch buffer could not be grown (whether or not it needed to be).
+void ek_test_fail_allocations(int count);
 
 /// Each row of x[rows, width] becomes its softmax, in place (exp accurate to a few ulps).
 void ek_softmax_rows(int path, float *x, int rows, int width);
