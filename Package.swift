@@ -42,6 +42,9 @@ let package = Package(
         // chosen by cpuid at run time (no BLAS library: Debian's OpenBLAS misdetects cloud CPUs).
         // Always optimised: at -O0 (debug, tests) the intrinsics would run ~10× slower.
         .target(name: "CEmbedKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // Names of the embedder's threads (pthread_setname_np, which Swift's Glibc module hides):
+        // apart from CEmbedKernels, which is arithmetic only.
+        .target(name: "CThreadName"),
 
         // Pure, no I/O: the WordPiece tokenizer of all-MiniLM-L6-v2 with its vocabulary compiled in.
         .target(name: "IngestTokenizer", swiftSettings: swiftSettings),
@@ -66,7 +69,7 @@ let package = Package(
         .target(name: "IngestOpenSearch", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
 
         // all-MiniLM-L6-v2 in process: safetensors, the BERT encoder on its own threads, mean pooling.
-        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "CEmbedKernels"], swiftSettings: swiftSettings),
+        .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "CEmbedKernels", "CThreadName"], swiftSettings: swiftSettings),
 
         // The pipeline: configuration, document sources, generations and ids, the run and its report.
         .target(

@@ -3,12 +3,11 @@
 // an MR×NR tile of C in registers. The x86 micro-kernels are compiled with per-function target
 // attributes from the feature table (cpu_features.h), so this file builds for the baseline ISA
 // and picks a kernel at run time.
-#define _GNU_SOURCE
 #include "EmbedKernels.h"
 #include "cpu_features.h"
 
 #include <pthread.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +16,37 @@
 #define EK_X86 1
 #endif
 
-enum { KC = 256, NC = 384 };  // NC: a multiple of 32 and 16 (the panel widths).
+// The tile of each micro-kernel: MR rows of A by NR columns of B (the panel width), held in
+// registers. The x86 kernels keep a row of the tile in two vectors (2 × 16 floats in ZMM, 2 × 8 in
+// YMM) and MR rows in 2·MR of the 32 (AVX-512) or 16 (AVX2) vector registers, leaving room for B
+// and the broadcast of A.
+enum {
+    EK_GENERIC_MR = 4, EK_GENERIC_NR = 16,
+    EK_AVX2_MR = 6, EK_AVX2_NR = 2 * 8,
+    EK_AVX512_MR = 12, EK_AVX512_NR = 2 * 16,
+};
+
+// The largest tile of any path: the stack buffers of ek_sgemm_packed are sized from these.
+#define EK_MAX(a, b) ((a) > (b) ? (a) : (b))
+enum {
+    EK_MAX_MR = EK_MAX(EK_GENERIC_MR, EK_MAX(EK_AVX2_MR, EK_AVX512_MR)),
+    EK_MAX_NR = EK_MAX(EK_GENERIC_NR, EK_MAX(EK_AVX2_NR, EK_AVX512_NR)),
+};
+
+// KC: the depth of a block (KC·NR floats of B stay in L1 with an A panel); NC: the columns of a
+// block, a whole number of panels of every path.
+enum { KC = 256, NC = 384 };
+
+_Static_assert(EK_GENERIC_MR <= EK_MAX_MR && EK_AVX2_MR <= EK_MAX_MR && EK_AVX512_MR <= EK_MAX_MR,
+               "the edge buffer holds EK_MAX_MR rows of A: every path's MR must fit");
+_Static_assert(EK_GENERIC_NR <= EK_MAX_NR && EK_AVX2_NR <= EK_MAX_NR && EK_AVX512_NR <= EK_MAX_NR,
+               "the edge tile holds EK_MAX_NR columns: every path's NR must fit");
+_Static_assert(NC % EK_GENERIC_NR == 0 && NC % EK_AVX2_NR == 0 && NC % EK_AVX512_NR == 0,
+               "a block of NC columns must be whole panels of every path");
+_Static_assert(EK_AVX512_NR == 2 * 16 && EK_AVX2_NR == 2 * 8,
+               "the x86 kernels hold a tile row in exactly two vectors");
+_Static_assert(sizeof(float) * (EK_MAX_MR * KC + EK_MAX_MR * EK_MAX_NR) <= 16 * 1024,
+               "the stack buffers of ek_sgemm_packed must stay small (compute threads have 1 MiB stacks)");
 
 // MARK: - Micro-kernels: C[0..<MR, 0..<NR] = alpha · Σₖ A[i·lda + k] · b[k·NR + j] (+ C)
 //
@@ -29,7 +58,7 @@ typedef void (*ek_kernel_fn)(int kc, const float *a, long lda, const float *b, f
 #if EK_X86
 EK_TARGET_AVX512
 static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
-    enum { MR = 12 };
+    enum { MR = EK_AVX512_MR };
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
@@ -39,7 +68,7 @@ static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, f
             c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
-        b += 32;
+        b += EK_AVX512_NR;
     }
     __m512 s = _mm512_set1_ps(alpha);
     for (int i = 0; i < MR; i++) {
@@ -58,7 +87,7 @@ static void ek_kernel_avx512(int kc, const float *a, long lda, const float *b, f
 
 EK_TARGET_AVX2
 static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
-    enum { MR = 6 };
+    enum { MR = EK_AVX2_MR };
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
     for (int p = 0; p < kc; p++) {
@@ -68,7 +97,7 @@ static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, flo
             c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
             c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }
-        b += 16;
+        b += EK_AVX2_NR;
     }
     __m256 s = _mm256_set1_ps(alpha);
     for (int i = 0; i < MR; i++) {
@@ -88,7 +117,7 @@ static void ek_kernel_avx2(int kc, const float *a, long lda, const float *b, flo
 
 /// Portable: 4×16, written so the compiler keeps the tile in vector registers of the baseline ISA.
 static void ek_kernel_generic(int kc, const float *a, long lda, const float *b, float *c, long ldc, float alpha, int accumulate) {
-    enum { MR = 4, NR = 16 };
+    enum { MR = EK_GENERIC_MR, NR = EK_GENERIC_NR };
     float t[MR][NR];
     memset(t, 0, sizeof t);
     for (int p = 0; p < kc; p++) {
@@ -111,11 +140,11 @@ typedef struct {
 
 static ek_kernel ek_kernel_for(int path) {
 #if EK_X86
-    if (path == EK_PATH_AVX512) return (ek_kernel){12, 32, ek_kernel_avx512};
-    if (path == EK_PATH_AVX2) return (ek_kernel){6, 16, ek_kernel_avx2};
+    if (path == EK_PATH_AVX512) return (ek_kernel){EK_AVX512_MR, EK_AVX512_NR, ek_kernel_avx512};
+    if (path == EK_PATH_AVX2) return (ek_kernel){EK_AVX2_MR, EK_AVX2_NR, ek_kernel_avx2};
 #endif
     (void)path;
-    return (ek_kernel){4, 16, ek_kernel_generic};
+    return (ek_kernel){EK_GENERIC_MR, EK_GENERIC_NR, ek_kernel_generic};
 }
 
 // MARK: - Packing B
@@ -126,8 +155,8 @@ int ek_panel_width(int path) {
 }
 
 long ek_packed_size(int path, int n, int k) {
-    int nr = ek_panel_width(path);
-    return (long)((n + nr - 1) / nr) * nr * k;
+    long nr = ek_panel_width(path);
+    return ((long)n + nr - 1) / nr * nr * k;
 }
 
 void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, float *out) {
@@ -177,19 +206,36 @@ static void ek_scratch_free(void *p) {
 
 static void ek_scratch_init(void) { pthread_key_create(&ek_scratch_key, ek_scratch_free); }
 
+// Tests only (ek_test_fail_allocations): requests of this thread still to fail.
+static _Thread_local int ek_failures_left;
+
+void ek_test_fail_allocations(int count) { ek_failures_left = count > 0 ? count : 0; }
+
+/// This thread's buffer of at least `floats` floats, or NULL when it cannot be allocated (the
+/// thread then has no buffer; the next call tries again).
 static float *ek_thread_buffer(long floats) {
+    if (ek_failures_left > 0) {
+        ek_failures_left--;
+        return NULL;
+    }
     pthread_once(&ek_scratch_once, ek_scratch_init);
     ek_scratch *s = pthread_getspecific(ek_scratch_key);
     if (!s) {
         s = calloc(1, sizeof *s);
-        if (!s) abort();
-        pthread_setspecific(ek_scratch_key, s);
+        if (!s) return NULL;
+        if (pthread_setspecific(ek_scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
     }
     if (s->capacity < floats) {
         free(s->b);
+        s->b = NULL;
+        s->capacity = 0;
         long capacity = (floats + 1023) / 1024 * 1024;
+        if (capacity <= 0 || (unsigned long)capacity > SIZE_MAX / sizeof(float)) return NULL;
         s->b = aligned_alloc(64, sizeof(float) * (size_t)capacity);
-        if (!s->b) abort();
+        if (!s->b) return NULL;
         s->capacity = capacity;
     }
     return s->b;
@@ -198,19 +244,20 @@ static float *ek_thread_buffer(long floats) {
 // MARK: - The product
 
 int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
-                    const float *packed, float beta, float *c, int ldc) {
+                    const float *packed, bool accumulate, float *c, int ldc) {
     if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
     if (m <= 0 || n <= 0) return path;
     if (k <= 0) {
-        if (beta == 0) for (int i = 0; i < m; i++) memset(c + (long)i * ldc, 0, sizeof(float) * (size_t)n);
+        if (!accumulate) for (int i = 0; i < m; i++) memset(c + (long)i * ldc, 0, sizeof(float) * (size_t)n);
         return path;
     }
     ek_kernel kern = ek_kernel_for(path);
-    float edge[12 * KC];  // the last rows of A when fewer than MR are left, zero-padded
-    float tile[12 * 32];
+    float edge[EK_MAX_MR * KC];  // the last rows of A when fewer than MR are left, zero-padded
+    float tile[EK_MAX_MR * EK_MAX_NR];  // an edge tile of C, computed aside
     for (int pc = 0; pc < k; pc += KC) {
         int kc = k - pc < KC ? k - pc : KC;
-        int accumulate = pc > 0 || beta != 0;
+        // Later K blocks add to what the first wrote.
+        int add = pc > 0 || accumulate;
         for (int jc = 0; jc < n; jc += NC) {
             int nc = n - jc < NC ? n - jc : NC;
             for (int ir = 0; ir < m; ir += kern.mr) {
@@ -230,14 +277,14 @@ int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, 
                     const float *bp = packed + (long)jr * k + (long)pc * kern.nr;
                     float *cp = c + (long)ir * ldc + jr;
                     if (rows == kern.mr && cols == kern.nr) {
-                        kern.kernel(kc, ap, ldap, bp, cp, ldc, alpha, accumulate);
+                        kern.kernel(kc, ap, ldap, bp, cp, ldc, alpha, add);
                     } else {
                         // An edge tile: compute the whole tile aside, keep what is inside C.
                         kern.kernel(kc, ap, ldap, bp, tile, kern.nr, alpha, 0);
                         for (int i = 0; i < rows; i++) {
                             float *row = cp + (long)i * ldc;
                             const float *t = tile + i * kern.nr;
-                            for (int j = 0; j < cols; j++) row[j] = (accumulate ? row[j] : 0) + t[j];
+                            for (int j = 0; j < cols; j++) row[j] = (add ? row[j] : 0) + t[j];
                         }
                     }
                 }
@@ -248,28 +295,11 @@ int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, 
 }
 
 int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
-             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+             const float *a, int lda, const float *b, int ldb, bool accumulate, float *c, int ldc) {
     if (!ek_path_supported(path)) path = EK_PATH_GENERIC;
-    if (m <= 0 || n <= 0 || k <= 0) return ek_sgemm_packed(path, m, n, k, alpha, a, lda, 0, beta, c, ldc);
+    if (m <= 0 || n <= 0 || k <= 0) return ek_sgemm_packed(path, m, n, k, alpha, a, lda, 0, accumulate, c, ldc);
     float *packed = ek_thread_buffer(ek_packed_size(path, n, k));
+    if (!packed) return EK_ENOMEM;
     ek_pack(path, b_transposed, n, k, b, ldb, packed);
-    return ek_sgemm_packed(path, m, n, k, alpha, a, lda, packed, beta, c, ldc);
-}
-
-// MARK: - Thread names
-
-void ek_set_thread_name(const char *name) {
-#if defined(__APPLE__)
-    pthread_setname_np(name);
-#else
-    char short_name[16];
-    snprintf(short_name, sizeof short_name, "%s", name);
-    pthread_setname_np(pthread_self(), short_name);
-#endif
-}
-
-void ek_thread_name(char *buffer, int size) {
-    if (size <= 0) return;
-    buffer[0] = 0;
-    pthread_getname_np(pthread_self(), buffer, (size_t)size);
+    return ek_sgemm_packed(path, m, n, k, alpha, a, lda, packed, accumulate, c, ldc);
 }

@@ -32,6 +32,34 @@ import Testing
         #expect(counts == [Int](repeating: 1, count: 100))
     }
 
+    /// A part that throws does not stop the others; `parallel` rethrows the error once all are done.
+    @Test func parallelRethrowsAPartsErrorAfterEveryPartRan() async throws {
+        struct PartFailed: Error, Equatable { let part: Int }
+        let pool = ComputeThreads(count: 3)
+        let (error, counts) = try await pool.run {
+            let counts = Mutex([Int](repeating: 0, count: 50))
+            var caught: PartFailed?
+            do throws(PartFailed) {
+                try pool.parallel(50) { (part) throws(PartFailed) in
+                    counts.withLock { $0[part] += 1 }
+                    if part == 17 { throw PartFailed(part: part) }
+                }
+            } catch {
+                caught = error
+            }
+            return (caught, counts.withLock { $0 })
+        }
+        #expect(error == PartFailed(part: 17))
+        #expect(counts == [Int](repeating: 1, count: 50))
+    }
+
+    /// Linux keeps 15 bytes of a thread name and refuses longer ones: the name is cut, not lost.
+    @Test func aLongThreadNameIsCutTo15Bytes() async throws {
+        let pool = ComputeThreads(count: 1, name: "a-rather-long-pool-name")
+        let name = try await pool.run { ComputeThreads.currentThreadName() }
+        #expect(name == "a-rather-long-p")
+    }
+
     /// While a job holds the compute thread, tasks on the cooperative pool keep running: here each
     /// job can only finish once a cooperative task has run. Were `run` to execute work on the
     /// caller's (cooperative) thread, as the embedder did before, the blocked callers would leave no

@@ -49,32 +49,62 @@ import Testing
     }
 
     /// The products against a double-precision reference, on shapes with edge tiles in both
-    /// directions, more than one K block (256) and both layouts of B, for every path.
+    /// directions, more than one K block (256), an empty K and both layouts of B, for every path;
+    /// without `accumulate` C starts as NaN, which must not leak into the result (the header's
+    /// promise that C is then never read).
     @Test(arguments: KernelPath.supported)
     func productsMatchAReference(path: KernelPath) {
-        for (m, n, k) in [(1, 1, 1), (13, 33, 7), (25, 70, 300), (12, 32, 256), (7, 384, 384)] {
+        for (m, n, k) in [(1, 1, 1), (13, 33, 7), (25, 70, 300), (12, 32, 256), (7, 384, 384), (5, 9, 0)] {
             for transposed in [true, false] {
-                for beta: Float in [0, 1] {
+                for accumulate in [false, true] {
                     let alpha: Float = 0.5
                     let a = (0..<(m * k)).map { Float(($0 * 7919) % 201) / 100 - 1 }
                     let b = (0..<(n * k)).map { Float(($0 * 104_729) % 199) / 100 - 1 }
-                    let c0 = (0..<(m * n)).map { Float($0 % 13) / 10 }
+                    let c0 = (0..<(m * n)).map { accumulate ? Float($0 % 13) / 10 : .nan }
                     var c = c0
-                    let ldb = transposed ? k : n
-                    let used = ek_sgemm(path.rawValue, transposed ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(k), b, Int32(ldb), beta, &c, Int32(n))
+                    let ldb = transposed ? max(k, 1) : n
+                    let used = ek_sgemm(path.rawValue, transposed ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(max(k, 1)), b, Int32(ldb), accumulate, &c, Int32(n))
                     #expect(used == path.rawValue)
                     var worst: Double = 0
                     for i in 0..<m {
                         for j in 0..<n {
                             var sum: Double = 0
                             for p in 0..<k { sum += Double(a[i * k + p]) * Double(transposed ? b[j * k + p] : b[p * n + j]) }
-                            let expected = Double(alpha) * sum + Double(beta) * Double(c0[i * n + j])
-                            worst = max(worst, abs(expected - Double(c[i * n + j])))
+                            let expected = Double(alpha) * sum + (accumulate ? Double(c0[i * n + j]) : 0)
+                            let error = abs(expected - Double(c[i * n + j]))
+                            worst = error.isNaN ? .infinity : max(worst, error)
                         }
                     }
-                    #expect(worst < 1e-3, "\(path) m=\(m) n=\(n) k=\(k) transposed=\(transposed) beta=\(beta): max error \(worst)")
+                    #expect(worst < 1e-3, "\(path) m=\(m) n=\(n) k=\(k) transposed=\(transposed) accumulate=\(accumulate): max error \(worst)")
                 }
             }
         }
+    }
+
+    /// The same for products from a packed B (the linear layers), and accumulating twice adds twice
+    /// (the flag is not a scale: the old `beta` took any non-zero value as 1).
+    @Test(arguments: KernelPath.supported)
+    func packedProductsOverwriteOrAdd(path: KernelPath) {
+        let (m, n, k) = (14, 50, 300)
+        let a = (0..<(m * k)).map { Float(($0 * 31) % 17) / 8 - 1 }
+        let w = (0..<(n * k)).map { Float(($0 * 13) % 23) / 11 - 1 }  // [n, k], torch's layout
+        var packed = [Float](repeating: .nan, count: ek_packed_size(path.rawValue, Int32(n), Int32(k)))
+        ek_pack(path.rawValue, 1, Int32(n), Int32(k), w, Int32(k), &packed)
+        var once = [Float](repeating: .nan, count: m * n)
+        #expect(ek_sgemm_packed(path.rawValue, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), packed, false, &once, Int32(n)) == path.rawValue)
+        var twice = once
+        _ = ek_sgemm_packed(path.rawValue, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), packed, true, &twice, Int32(n))
+        var worst: Double = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Double = 0
+                for p in 0..<k { sum += Double(a[i * k + p]) * Double(w[j * k + p]) }
+                for (got, times) in [(once[i * n + j], 1.0), (twice[i * n + j], 2.0)] {
+                    let error = abs(Double(got) - times * sum)
+                    worst = error.isNaN ? .infinity : max(worst, error)
+                }
+            }
+        }
+        #expect(worst < 1e-3, "\(path): max error \(worst)")
     }
 }

@@ -5,9 +5,15 @@
 #ifndef EMBED_KERNELS_H
 #define EMBED_KERNELS_H
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/// Returned by ek_sgemm instead of a path when its scratch memory could not be allocated (C is
+/// then left untouched). Paths are ≥ 0, so `< 0` tells the two apart.
+enum { EK_ENOMEM = -1 };
 
 /// The kernel paths, slowest to fastest. Each needs every extension its code is compiled for
 /// (cpu_features.h), and the OS must save the registers it uses.
@@ -44,13 +50,16 @@ int ek_path_supported(int path);
 /// Whether the CPU reports AVX2 and FMA (for the test that the fallback is not taken on such CPUs).
 int ek_cpu_has_avx2_fma(void);
 
-/// C[m, n] = alpha · Σₖ A[m, k] · B(k, n) + beta · C[m, n], all row-major, where
-/// B(k, n) = B[n·ldb + k] when `b_transposed` (B holds N rows of K: torch's Linear weight layout)
-/// and B[k·ldb + n] otherwise. `beta` must be 0 or 1. Runs on the calling thread; `path` must be
-/// supported (see ek_path_supported), else the generic kernel runs. Returns the path that ran.
-/// B is packed into a per-thread buffer reused between calls.
+/// C[m, n] = alpha · Σₖ A[m, k] · B(k, n), plus C[m, n] itself when `accumulate`, all row-major,
+/// where B(k, n) = B[n·ldb + k] when `b_transposed` (B holds N rows of K: torch's Linear weight
+/// layout) and B[k·ldb + n] otherwise. Without `accumulate` the old contents of C are never read
+/// (garbage or NaN there do not matter). A flag, not BLAS's `beta`: the encoder only ever
+/// overwrites (attention) or adds to a bias already in C (linear layers). Runs on the calling
+/// thread; `path` must be supported (see ek_path_supported), else the generic kernel runs. B is
+/// packed into a per-thread buffer reused between calls. Returns the path that ran, or EK_ENOMEM
+/// when that buffer could not be grown (C untouched).
 int ek_sgemm(int path, int b_transposed, int m, int n, int k, float alpha,
-             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+             const float *a, int lda, const float *b, int ldb, bool accumulate, float *c, int ldc);
 
 /// The panel width (columns) of `path`'s packed B: column ranges of a packed matrix start at
 /// multiples of it.
@@ -64,9 +73,14 @@ long ek_packed_size(int path, int n, int k);
 /// j a multiple of ek_panel_width, start at `out + j·k`.
 void ek_pack(int path, int transposed, int n, int k, const float *b, int ldb, float *out);
 
-/// ek_sgemm with B already packed by ek_pack for the same `path` and `k`.
+/// ek_sgemm with B already packed by ek_pack for the same `path` and `k`. Allocates nothing, so
+/// it always returns the path that ran.
 int ek_sgemm_packed(int path, int m, int n, int k, float alpha, const float *a, int lda,
-                    const float *packed, float beta, float *c, int ldc);
+                    const float *packed, bool accumulate, float *c, int ldc);
+
+/// Tests only: the calling thread's next `count` calls of ek_sgemm fail with EK_ENOMEM as if its
+/// scratch buffer could not be grown (whether or not it needed to be).
+void ek_test_fail_allocations(int count);
 
 /// Each row of x[rows, width] becomes its softmax, in place (exp accurate to a few ulps).
 void ek_softmax_rows(int path, float *x, int rows, int width);
@@ -77,12 +91,6 @@ void ek_gelu(int path, float *x, long count);
 /// Each row of x becomes LayerNorm(x + y) = γ·(v − mean)/√(var + ε) + β, in place (y may be NULL).
 void ek_add_layer_norm(int path, const float *y, float *x, int rows, int width, const float *gamma,
                        const float *beta, float epsilon);
-
-/// Names the calling thread (at most 15 bytes are kept on Linux).
-void ek_set_thread_name(const char *name);
-
-/// Copies the calling thread's name into `buffer` (NUL-terminated).
-void ek_thread_name(char *buffer, int size);
 
 #ifdef __cplusplus
 }

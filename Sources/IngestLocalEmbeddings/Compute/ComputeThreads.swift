@@ -1,4 +1,4 @@
-import CEmbedKernels
+import CThreadName
 import Foundation
 import Synchronization
 
@@ -57,30 +57,43 @@ package final class ComputeThreads: Sendable {
 
     /// Calls `body(0..<parts)` spread over all threads of the pool, and returns when all are done.
     /// Only from inside `run`'s work (thread 0): the helpers take parts while thread 0 does too.
-    package func parallel(_ parts: Int, _ body: (Int) -> Void) {
+    /// If parts throw, the other parts still run and the first error caught is rethrown here.
+    package func parallel<E: Error>(_ parts: Int, _ body: (Int) throws(E) -> Void) throws(E) {
         guard parts > 1, count > 1 else {
-            for part in 0..<parts { body(part) }
+            for part in 0..<parts { try body(part) }
             return
         }
+        let failure = FirstError<E>()
         withoutActuallyEscaping(body) { body in
-            let task = ParallelTask(parts: parts, body: body)
+            let task = ParallelTask(parts: parts) { part in
+                do throws(E) { try body(part) } catch { failure.keep(error) }
+            }
             state.publish(task)
             task.work()
             state.waitForHelpers()
             task.release()
         }
+        if let error = failure.error { throw error }
+    }
+
+    /// The first error thrown by a part of a `parallel` call.
+    private final class FirstError<E: Error>: Sendable {
+        private let first = Mutex<E?>(nil)
+        func keep(_ error: E) { first.withLock { if $0 == nil { $0 = error } } }
+        var error: E? { first.withLock { $0 } }
     }
 
     /// The name of the calling thread (`ingest-embed-0`, …), for tests and diagnostics.
     package static func currentThreadName() -> String {
         var buffer = [CChar](repeating: 0, count: 64)
-        ek_thread_name(&buffer, Int32(buffer.count))
+        guard ingest_thread_name(&buffer, Int32(buffer.count)) == 0 else { return "" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Names the calling thread (Linux keeps 15 bytes).
+    /// Names the calling thread (Linux keeps 15 bytes). A name is a diagnostic: failing to set
+    /// one is not an error.
     private static func setCurrentThreadName(_ name: String) {
-        ek_set_thread_name(name)
+        _ = ingest_set_thread_name(name)
     }
 
     /// One `parallel` call: parts are taken in order by whichever thread is free.

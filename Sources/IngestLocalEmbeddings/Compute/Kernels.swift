@@ -1,4 +1,5 @@
 import CEmbedKernels
+import IngestKit
 import Synchronization
 
 /// The arithmetic of one encoder (CEmbedKernels): matrix products and the element-wise steps
@@ -39,14 +40,26 @@ struct Kernels: Sendable {
         return KernelPath.allCases.filter { mask & (1 << Int($0.rawValue)) != 0 }
     }
 
-    /// C[m, n] = alpha · A[m, k] · B(k, n) + beta · C, row-major; B(k, n) is `b[n·ldb + k]` when
-    /// `bTransposed` (torch's Linear weight), `b[k·ldb + n]` otherwise. beta is 0 or 1.
+    /// C[m, n] = alpha · A[m, k] · B(k, n), added to C when `accumulate` (else C's old contents
+    /// are never read), row-major; B(k, n) is `b[n·ldb + k]` when `bTransposed` (torch's Linear
+    /// weight), `b[k·ldb + n]` otherwise.
+    /// - Throws: ``IngestError`` `embed_failed` when the kernels could not allocate the buffer
+    ///   they pack B into (C is untouched): see ``outOfMemory(m:n:k:)``.
     func gemm(bTransposed: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
               _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-              beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+              accumulate: Bool, _ c: UnsafeMutablePointer<Float>, ldc: Int) throws(IngestError) {
         let used = ek_sgemm(path.rawValue, bTransposed ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+                            a, Int32(lda), b, Int32(ldb), accumulate, c, Int32(ldc))
+        guard used >= 0 else { throw outOfMemory(m: m, n: n, k: k) }
         record(used)
+    }
+
+    /// The error of a product whose scratch memory could not be allocated: what failed, how much,
+    /// and the settings that bound the memory a forward pass needs.
+    func outOfMemory(m: Int, n: Int, k: Int) -> IngestError {
+        let bytes = Int(ek_packed_size(path.rawValue, Int32(clamping: n), Int32(clamping: k))) * MemoryLayout<Float>.size
+        let size = bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
+        return IngestError(.embedFailed, "the local embedder ran out of memory: \(size) of scratch for a \(m)×\(n)×\(k) matrix product (\(path) kernels) could not be allocated; lower EMBEDDING_BATCH_SIZE or EMBEDDING_THREADS, or give the process more memory")
     }
 
     /// out[rows, columns] = x[rows, i] · W[columns, i]ᵀ + b[columns]: the output columns
@@ -55,8 +68,9 @@ struct Kernels: Sendable {
         let o = layer.outputs, i = layer.inputs
         guard !columns.isEmpty else { return }
         for r in 0..<rows { (out + r * o + columns.lowerBound).update(from: layer.bias + columns.lowerBound, count: columns.count) }
+        // Accumulate onto the bias just copied in; packed products allocate nothing, so cannot fail.
         let used = ek_sgemm_packed(path.rawValue, Int32(rows), Int32(columns.count), Int32(i), 1, x, Int32(i),
-                                   layer.packed + columns.lowerBound * i, 1, out + columns.lowerBound, Int32(o))
+                                   layer.packed + columns.lowerBound * i, true, out + columns.lowerBound, Int32(o))
         record(used)
     }
 

@@ -1,5 +1,13 @@
+import CEmbedKernels
 import IngestKit
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A BERT encoder (embeddings, `layers` × [self-attention, feed-forward], post-layer-norm) with
 /// mean pooling and L2 normalisation: what sentence-transformers runs for all-MiniLM-L6-v2.
@@ -134,7 +142,8 @@ package final class BertEncoder: @unchecked Sendable {
     /// Each sequence holds [CLS] … [SEP] and at most `maxSequenceLength` ids. The forward pass runs
     /// on the encoder's threads; the caller suspends until it is done (it is not interrupted by
     /// cancellation: callers bound a pass by the batch size and check between batches).
-    /// - Throws: ``IngestError`` `embedRejected` for an empty, over-long or out-of-vocabulary sequence.
+    /// - Throws: ``IngestError`` `embedRejected` for an empty, over-long or out-of-vocabulary
+    ///   sequence; `embedFailed` when the pass runs out of memory (the encoder stays usable).
     package func encode(_ sequences: [[Int32]]) async throws -> [[Float]] {
         let c = configuration
         for (index, ids) in sequences.enumerated() {
@@ -146,8 +155,17 @@ package final class BertEncoder: @unchecked Sendable {
             }
         }
         guard !sequences.isEmpty else { return [] }
-        return try await pool.run { self.forwardBatch(sequences) }
+        let failures = Self.allocationFailures
+        return try await pool.run {
+            ek_test_fail_allocations(Int32(failures))
+            return try self.forwardBatch(sequences)
+        }
     }
+
+    /// Tests only: the products of the forward passes started in this task scope find their
+    /// scratch memory exhausted this many times (on thread 0 of the pool), to prove that running
+    /// out of memory is an error and not a crash.
+    @TaskLocal package static var allocationFailures = 0
 
     /// Splits `sequences` (in order) into at most `parts` runs of about equal token counts.
     package static func partition(_ sequences: [[Int32]], into parts: Int) -> [[[Int32]]] {
@@ -166,32 +184,32 @@ package final class BertEncoder: @unchecked Sendable {
     }
 
     /// One batch, on thread 0 of the pool: groups side by side, or one text over all threads.
-    private func forwardBatch(_ sequences: [[Int32]]) -> [[Float]] {
+    private func forwardBatch(_ sequences: [[Int32]]) throws(IngestError) -> [[Float]] {
         let groups = Self.partition(sequences, into: min(threads, sequences.count))
-        guard groups.count > 1 else { return forward(sequences, spreadOver: threads > 1 ? pool : nil) }
+        guard groups.count > 1 else { return try forward(sequences, spreadOver: threads > 1 ? pool : nil) }
         // Each thread writes only its own slot, and all are joined before the buffer is read.
         nonisolated(unsafe) let results = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: groups.count)
         _ = results.initialize(from: repeatElement([], count: groups.count))
         defer { results.deinitialize().deallocate() }
-        pool.parallel(groups.count) { g in results[g] = self.forward(groups[g], spreadOver: nil) }
+        try pool.parallel(groups.count) { (g) throws(IngestError) in results[g] = try self.forward(groups[g], spreadOver: nil) }
         return results.flatMap { $0 }
     }
 
     /// One forward pass over `sequences` on the calling thread, its steps spread over `pool`'s
     /// threads when given.
-    private func forward(_ sequences: [[Int32]], spreadOver pool: ComputeThreads?) -> [[Float]] {
+    private func forward(_ sequences: [[Int32]], spreadOver pool: ComputeThreads?) throws(IngestError) -> [[Float]] {
         let name = ComputeThreads.currentThreadName()
         threadNames.withLock { _ = $0.insert(name) }
         let c = configuration
         let h = c.hiddenSize
         let rows = sequences.reduce(0) { $0 + $1.count }
         let longest = sequences.map(\.count).max() ?? 1
-        let scratch = Scratch(rows: rows, hidden: h, intermediate: c.intermediateSize, longest: longest, heads: c.attentionHeads)
-        defer { scratch.free() }
+        let scratch = try Scratch(rows: rows, hidden: h, intermediate: c.intermediateSize, longest: longest, heads: c.attentionHeads)
+        defer { scratch.release() }
 
         embed(sequences, into: scratch.x)
         for layer in weights.layers {
-            attention(layer, sequences, scratch, pool)
+            try attention(layer, sequences, scratch, pool)
             feedForward(layer, rows: rows, scratch, pool)
         }
         return meanPool(sequences, scratch.x)
@@ -199,14 +217,14 @@ package final class BertEncoder: @unchecked Sendable {
 
     /// Calls `body` on `0..<count` cut into one range per thread of `pool` (range bounds multiples
     /// of `multiple`), or once on the whole range when `pool` is nil.
-    private func split(_ count: Int, multiple: Int = 1, _ pool: ComputeThreads?, _ body: (Range<Int>) -> Void) {
+    private func split<E: Error>(_ count: Int, multiple: Int = 1, _ pool: ComputeThreads?, _ body: (Range<Int>) throws(E) -> Void) throws(E) {
         guard let pool, pool.count > 1, count > multiple else {
-            body(0..<count)
+            try body(0..<count)
             return
         }
         let chunk = ((count + pool.count - 1) / pool.count + multiple - 1) / multiple * multiple
         let parts = (count + chunk - 1) / chunk
-        pool.parallel(parts) { p in body(p * chunk ..< min(count, (p + 1) * chunk)) }
+        try pool.parallel(parts) { (p) throws(E) in try body(p * chunk ..< min(count, (p + 1) * chunk)) }
     }
 
     /// out = x · Wᵀ + b, the output columns spread over `pool`.
@@ -236,7 +254,7 @@ package final class BertEncoder: @unchecked Sendable {
     }
 
     /// x = LayerNorm(x + Attention(x) · Woᵀ + bo), attention per text and head on its own rows.
-    private func attention(_ layer: Layer, _ sequences: [[Int32]], _ s: Scratch, _ pool: ComputeThreads?) {
+    private func attention(_ layer: Layer, _ sequences: [[Int32]], _ s: Scratch, _ pool: ComputeThreads?) throws(IngestError) {
         let c = configuration
         let h = c.hiddenSize
         let headSize = h / c.attentionHeads
@@ -249,17 +267,17 @@ package final class BertEncoder: @unchecked Sendable {
         for ids in sequences {
             let n = ids.count
             let first = start
-            split(c.attentionHeads, pool) { heads in
+            try split(c.attentionHeads, pool) { (heads) throws(IngestError) in
                 for head in heads {
                     let offset = first * h + head * headSize
                     let scores = s.scores + head * s.longest * s.longest
                     // scores[n, n] = Q_head · K_headᵀ / √d
-                    kernels.gemm(bTransposed: true, m: n, n: n, k: headSize, alpha: scale,
-                                  s.q + offset, lda: h, s.k + offset, ldb: h, beta: 0, scores, ldc: n)
+                    try kernels.gemm(bTransposed: true, m: n, n: n, k: headSize, alpha: scale,
+                                     s.q + offset, lda: h, s.k + offset, ldb: h, accumulate: false, scores, ldc: n)
                     kernels.softmaxRows(scores, rows: n, width: n)
                     // context[n, d] = scores · V_head, written into this head's columns.
-                    kernels.gemm(bTransposed: false, m: n, n: headSize, k: n,
-                                  scores, lda: n, s.v + offset, ldb: h, beta: 0, s.context + offset, ldc: h)
+                    try kernels.gemm(bTransposed: false, m: n, n: headSize, k: n,
+                                     scores, lda: n, s.v + offset, ldb: h, accumulate: false, s.context + offset, ldc: h)
                 }
             }
             start += n
@@ -302,7 +320,9 @@ package final class BertEncoder: @unchecked Sendable {
         }
     }
 
-    /// Scratch matrices for one batch, freed by the caller when the batch is done.
+    /// Scratch matrices for one batch, freed by the caller when the batch is done. Allocated with
+    /// `malloc`, not `UnsafeMutablePointer.allocate`, so running out of memory is an error the
+    /// caller sees rather than a trap (the largest, `intermediate`, grows with EMBEDDING_BATCH_SIZE).
     private struct Scratch {
         let rows: Int
         let longest: Int
@@ -310,20 +330,24 @@ package final class BertEncoder: @unchecked Sendable {
         /// One n×n block per head, so heads can run side by side.
         let scores: UnsafeMutablePointer<Float>
 
-        init(rows: Int, hidden: Int, intermediate: Int, longest: Int, heads: Int) {
+        init(rows: Int, hidden: Int, intermediate: Int, longest: Int, heads: Int) throws(IngestError) {
             self.rows = rows
             self.longest = longest
-            x = .allocate(capacity: rows * hidden)
-            q = .allocate(capacity: rows * hidden)
-            k = .allocate(capacity: rows * hidden)
-            v = .allocate(capacity: rows * hidden)
-            context = .allocate(capacity: rows * hidden)
-            self.intermediate = .allocate(capacity: rows * intermediate)
-            scores = .allocate(capacity: heads * longest * longest)
+            let sizes = [rows * hidden, rows * hidden, rows * hidden, rows * hidden, rows * hidden, rows * intermediate, heads * longest * longest]
+            var blocks: [UnsafeMutablePointer<Float>] = []
+            for floats in sizes {
+                guard let block = malloc(max(1, floats) * MemoryLayout<Float>.size) else {
+                    blocks.forEach { free($0) }
+                    let total = sizes.reduce(0, +) * MemoryLayout<Float>.size
+                    throw IngestError(.embedFailed, "the local embedder ran out of memory: a batch of \(rows) tokens needs \(total >> 20) MiB of scratch, which could not be allocated; lower EMBEDDING_BATCH_SIZE, or give the process more memory")
+                }
+                blocks.append(block.assumingMemoryBound(to: Float.self))
+            }
+            (x, q, k, v, context, self.intermediate, scores) = (blocks[0], blocks[1], blocks[2], blocks[3], blocks[4], blocks[5], blocks[6])
         }
 
-        func free() {
-            for p in [x, q, k, v, context, intermediate, scores] { p.deallocate() }
+        func release() {
+            for p in [x, q, k, v, context, intermediate, scores] { free(p) }
         }
     }
 }

@@ -68,7 +68,7 @@ struct EmbedBench {
                 var best = Double.infinity
                 for _ in 0..<5 {
                     let start = bench_thread_cpu_seconds()
-                    _ = ek_sgemm_packed(path.rawValue, Int32(rows), Int32(n), Int32(k), 1, a, Int32(k), packed, 0, &c, Int32(n))
+                    _ = ek_sgemm_packed(path.rawValue, Int32(rows), Int32(n), Int32(k), 1, a, Int32(k), packed, false, &c, Int32(n))
                     best = min(best, bench_thread_cpu_seconds() - start)
                 }
                 flops += 2 * Double(rows * n * k)
