@@ -27,6 +27,7 @@ extension OpenSearchIndex {
                 "process": ["type": "keyword"],
                 "host": ["type": "keyword"],
                 "pid": ["type": "integer"],
+                "pid_namespace": ["type": "keyword"],
                 "acquired_at": ["type": "date"],
                 "expires_at": ["type": "date"],
             ],
@@ -95,6 +96,7 @@ extension OpenSearchIndex {
             "process": .string(owner.process),
             "host": .string(owner.host),
             "pid": .int(Int(owner.pid)),
+            "pid_namespace": owner.pidNamespace.map(JSONValue.string) ?? .null,
             "token": .int(owner.token),
             "acquired_at": .string(formatter.string(from: now)),
             "expires_at": .string(formatter.string(from: now.addingTimeInterval(ttl.seconds))),
@@ -118,7 +120,7 @@ extension OpenSearchIndex {
         var owner: LeaseOwner?
         if let id = source["owner"]?.stringValue {
             let process = source["process"]?.stringValue ?? String(id.prefix { $0 != "#" })
-            owner = LeaseOwner(process: process, host: source["host"]?.stringValue ?? "", pid: Int32(source["pid"]?.intValue ?? 0), token: source["token"]?.intValue ?? Int(id.split(separator: "#").last ?? "") ?? 0)
+            owner = LeaseOwner(process: process, host: source["host"]?.stringValue ?? "", pid: Int32(source["pid"]?.intValue ?? 0), token: source["token"]?.intValue ?? Int(id.split(separator: "#").last ?? "") ?? 0, pidNamespace: source["pid_namespace"]?.stringValue)
         }
         let expires = source["expires_at"]?.stringValue.flatMap(parseDate)
         return StoredLease(ownerID: source["owner"]?.stringValue, owner: owner, expiresAt: expires, seqNo: body["_seq_no"]?.intValue, primaryTerm: body["_primary_term"]?.intValue)

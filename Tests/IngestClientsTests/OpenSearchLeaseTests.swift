@@ -128,9 +128,37 @@ import Testing
         let stillHeld = LeaseOwner.next()
         defer { stillHeld.finished() }
         #expect(!me.isAbandoned(holder: stillHeld))
-        #expect(me.isAbandoned(holder: LeaseOwner(process: "gone", host: LeaseOwner.thisHost, pid: Int32.max, token: 1)))
-        #expect(me.isAbandoned(holder: LeaseOwner(process: "gone", host: LeaseOwner.thisHost, pid: me.pid, token: 1)))
-        #expect(!me.isAbandoned(holder: LeaseOwner(process: "init", host: LeaseOwner.thisHost, pid: 1, token: 1)))
-        #expect(!me.isAbandoned(holder: LeaseOwner(process: "far", host: "another-host", pid: Int32.max, token: 1)))
+        let ours = LeaseOwner.thisPIDNamespace
+        #expect(ours?.hasPrefix("pid:[") == true, "Linux names the PID namespace in /proc/self/ns/pid")
+        #expect(me.isAbandoned(holder: LeaseOwner(process: "gone", host: LeaseOwner.thisHost, pid: Int32.max, token: 1, pidNamespace: ours)))
+        #expect(me.isAbandoned(holder: LeaseOwner(process: "gone", host: LeaseOwner.thisHost, pid: me.pid, token: 1, pidNamespace: ours)))
+        #expect(!me.isAbandoned(holder: LeaseOwner(process: "init", host: LeaseOwner.thisHost, pid: 1, token: 1, pidNamespace: ours)))
+        #expect(!me.isAbandoned(holder: LeaseOwner(process: "far", host: "another-host", pid: Int32.max, token: 1, pidNamespace: ours)))
+    }
+
+    /// Containers sharing a host name and boot id (`hostNetwork` pods, `docker --network host`)
+    /// each run ingest as PID 1: a pid is only compared inside our own PID namespace, and a lease
+    /// that names none (written before it was stored) waits for its expiry.
+    @Test func pidsCompareOnlyInsideOurPIDNamespace() {
+        let me = LeaseOwner.next()
+        defer { me.finished() }
+        let elsewhere = LeaseOwner(process: "container-b", host: LeaseOwner.thisHost, pid: me.pid, token: 1, pidNamespace: "pid:[1]")
+        #expect(!me.isAbandoned(holder: elsewhere), "another namespace's PID equal to ours is another, live process")
+        #expect(!me.isAbandoned(holder: LeaseOwner(process: "gone", host: LeaseOwner.thisHost, pid: Int32.max, token: 1, pidNamespace: "pid:[1]")))
+        #expect(!me.isAbandoned(holder: LeaseOwner(process: "old", host: LeaseOwner.thisHost, pid: Int32.max, token: 1)))
+        var unknown = me
+        unknown.pidNamespace = nil
+        #expect(!unknown.isAbandoned(holder: LeaseOwner(process: "gone", host: LeaseOwner.thisHost, pid: Int32.max, token: 1)))
+    }
+
+    @Test func theLeaseDocumentCarriesThePIDNamespace() throws {
+        let owner = LeaseOwner(process: "p", host: "h/boot", pid: 7, token: 2, pidNamespace: "pid:[4026531836]")
+        let body = OpenSearchIndex.leaseBody(source: "s", owner: owner, now: Date(), ttl: .seconds(60))
+        #expect(body["pid_namespace"] == "pid:[4026531836]")
+        let read = try OpenSearchIndex.parseLease(["_source": body, "_seq_no": 1, "_primary_term": 1])
+        #expect(read.owner == owner)
+        var old = body
+        if case .object(var fields) = old { fields["pid_namespace"] = nil; old = .object(fields) }
+        #expect(try OpenSearchIndex.parseLease(["_source": old]).owner?.pidNamespace == nil)
     }
 }

@@ -122,13 +122,22 @@ import Testing
         #expect(try await p.ingest(Self.version(1)).status == .indexed)
 
         // Left by a process of this host that is gone (a CLI killed with SIGKILL).
-        let dead = LeaseOwner(process: "dead", host: LeaseOwner.thisHost, pid: Int32.max, token: 7)
+        let dead = LeaseOwner(process: "dead", host: LeaseOwner.thisHost, pid: Int32.max, token: 7, pidNamespace: LeaseOwner.thisPIDNamespace)
         await index.hold(index: "test", source: Self.source, by: dead, for: .seconds(600))
         #expect(try await p.ingest(Self.version(2)).status == .indexed)
 
         // Held by a live process of this host (pid 1): not taken over.
-        let live = LeaseOwner(process: "live", host: LeaseOwner.thisHost, pid: 1, token: 7)
+        let live = LeaseOwner(process: "live", host: LeaseOwner.thisHost, pid: 1, token: 7, pidNamespace: LeaseOwner.thisPIDNamespace)
         await index.hold(index: "test", source: Self.source, by: live, for: .seconds(600))
         #expect(try await p.ingest(Self.version(3)).error?.reason == "lease_timeout")
+    }
+
+    /// A dead holder from another PID namespace (a container sharing our host name) is not taken
+    /// over at once: its pid means nothing here. Its lease is taken once it expires.
+    @Test func aDeadHolderOfAnotherPIDNamespaceWaitsForTheExpiry() async throws {
+        let other = LeaseOwner(process: "container-b", host: LeaseOwner.thisHost, pid: Int32.max, token: 7, pidNamespace: "pid:[1]")
+        await index.hold(index: "test", source: Self.source, by: other, for: .milliseconds(400))
+        #expect(try await pipeline { $0.leaseWait = .zero }.ingest(Self.version(1)).error?.reason == "lease_timeout")
+        #expect(try await pipeline { $0.leaseWait = .seconds(5) }.ingest(Self.version(1)).status == .indexed)
     }
 }
