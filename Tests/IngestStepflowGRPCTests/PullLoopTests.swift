@@ -94,6 +94,24 @@ import Testing
 }
 
 @Suite struct BackoffTests {
+    /// A peer that accepts streams and ends them at once must not get a reconnect every few
+    /// hundred milliseconds: the back-off starts over only after a stream lived 30 s or
+    /// delivered a task.
+    @Test func theBackOffStartsOverOnlyAfterAHealthyStream() {
+        var state = ReconnectState()
+        #expect(state.streamEnded(connected: false, lived: .zero, deliveredTask: false) == 1)
+        #expect(state.streamEnded(connected: true, lived: .milliseconds(50), deliveredTask: false) == 2)
+        #expect(state.streamEnded(connected: true, lived: .seconds(29), deliveredTask: false) == 3)
+        #expect(state.streamEnded(connected: true, lived: .seconds(30), deliveredTask: false) == 0)
+        #expect(state.streamEnded(connected: false, lived: .zero, deliveredTask: false) == 1)
+        #expect(state.streamEnded(connected: true, lived: .milliseconds(10), deliveredTask: true) == 0)
+        // Accepted then ended at once, over and over: the delay keeps growing to the cap.
+        let backoff = Backoff(initial: .milliseconds(125), maximum: .seconds(30), jitter: 0)
+        var flapping = ReconnectState()
+        let delays = (0..<10).map { _ in backoff.delay(attempt: flapping.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false)) }
+        #expect(delays.last == .seconds(30) && delays == delays.sorted())
+    }
+
     @Test func growsExponentiallyUpToTheCap() {
         let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), jitter: 0)
         #expect(backoff.delay(attempt: 0, random: 0.7) == .milliseconds(100))

@@ -29,13 +29,41 @@ package final class PullStatus: Sendable {
     package func startStopping() { stoppingFlag.store(true, ordering: .releasing) }
 }
 
+/// When the pull stream is reopened: the decision, pure (no clock, no sleep), so tests drive it
+/// with plain values. The back-off starts over only after a stream proved healthy, by living
+/// ``healthyAge`` or by delivering a task: a peer that accepts streams and ends them at once would
+/// otherwise get a reconnect every few hundred milliseconds, for ever.
+package struct ReconnectState: Sendable, Equatable {
+    /// How long a stream must live, when it delivers no task, before the back-off starts over.
+    package static let healthyAge: Duration = .seconds(30)
+    /// Streams in a row that failed, or ended before they proved healthy.
+    package private(set) var failures = 0
+
+    package init() {}
+
+    /// The stream ended or failed: the back-off attempt to wait for before the next one.
+    /// - Parameters:
+    ///   - connected: the stream was established (the orchestrator accepted it).
+    ///   - lived: how long it was established.
+    ///   - deliveredTask: it handed over at least one assignment.
+    package mutating func streamEnded(connected: Bool, lived: Duration, deliveredTask: Bool) -> Int {
+        if connected && (deliveredTask || lived >= Self.healthyAge) {
+            failures = 0
+        } else {
+            failures += 1
+        }
+        return failures
+    }
+}
+
 /// The `PullTasks` loop: holds the stream for the worker's life and hands each assignment to
 /// `dispatch`, which must give the slot back (``AsyncLimiter/release()``) when the task ends.
 ///
 /// A free slot is taken BEFORE the next assignment is read: the orchestrator buffers one task per
 /// stream, and a task read while every slot is busy would wait unclaimed until its queue timeout.
-/// A stream that fails or ends is reopened after a capped, jittered back-off (reset once a
-/// stream was established), forever: the orchestrator going away never stops the worker.
+/// A stream that fails or ends is reopened after a capped, jittered back-off (reset only once a
+/// stream proved healthy, see ``ReconnectState``), forever: the orchestrator going away never
+/// stops the worker.
 /// Returns when its task is cancelled (shutdown: stop pulling at once).
 package struct PullLoop<Source: TaskSource>: Sendable {
     let source: Source
@@ -58,13 +86,16 @@ package struct PullLoop<Source: TaskSource>: Sendable {
     }
 
     package func run(dispatch: @escaping @Sendable (Stepflow_V1_TaskAssignment) -> Void) async {
-        var failures = 0
+        var reconnects = ReconnectState()
+        let clock = ContinuousClock()
         while !Task.isCancelled {
             let slots = self.slots
             let status = self.status
             let logger = self.logger
+            let stream = StreamRecord()
             do {
                 try await source.pullTasks(request) { reader in
+                    stream.connected(at: clock.now)
                     status.setConnected(true)
                     logger.info("pull stream connected", metadata: ["queue": "\(request.queueName)"])
                     while true {
@@ -80,6 +111,7 @@ package struct PullLoop<Source: TaskSource>: Sendable {
                             slots.release()
                             return
                         }
+                        stream.delivered()
                         dispatch(next)
                     }
                 }
@@ -89,10 +121,15 @@ package struct PullLoop<Source: TaskSource>: Sendable {
                     logger.warning("pull stream failed; reconnecting", metadata: ["error": "\(Self.describe(error))"])
                 }
             }
-            let wasConnected = status.setConnected(false)
+            status.setConnected(false)
             if Task.isCancelled { break }
-            failures = wasConnected ? 0 : failures + 1
-            let delay = reconnect.delay(attempt: failures)
+            let record = stream.snapshot
+            let attempt = reconnects.streamEnded(
+                connected: record.connectedAt != nil,
+                lived: record.connectedAt.map { clock.now - $0 } ?? .zero,
+                deliveredTask: record.deliveredTask
+            )
+            let delay = reconnect.delay(attempt: attempt)
             do { try await Task.sleep(for: delay) } catch { break }
         }
         status.setConnected(false)
@@ -102,4 +139,14 @@ package struct PullLoop<Source: TaskSource>: Sendable {
         if let error = error as? RPCError { return "\(error.code): \(error.message)" }
         return "\(error)"
     }
+}
+
+/// What one stream did, written from inside the stream's closure and read after it ended.
+final class StreamRecord: Sendable {
+    struct Snapshot { var connectedAt: ContinuousClock.Instant?; var deliveredTask = false }
+    private let state = Mutex(Snapshot())
+
+    func connected(at instant: ContinuousClock.Instant) { state.withLock { $0.connectedAt = instant } }
+    func delivered() { state.withLock { $0.deliveredTask = true } }
+    var snapshot: Snapshot { state.withLock { $0 } }
 }
