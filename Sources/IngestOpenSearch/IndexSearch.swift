@@ -56,21 +56,20 @@ package struct IndexSearch: Sendable {
             }
         }
 
-        var body = HybridQuery.body(question: question, vectors: vectors, size: k)
-        switch try await index.search(index: indexName, body: body) {
+        var answer = try await index.search(index: indexName, body: HybridQuery.body(question: question, vectors: vectors, size: k))
+        if answer == .numCandidatesRefused {
+            answer = try await index.search(index: indexName, body: HybridQuery.body(question: question, vectors: vectors, size: k, numCandidates: false))
+        }
+        switch answer {
         case .hits(let hits):
             return Result(hits: hits, vectorFields: vectors.map(\.field), notes: notes)
-        case .numCandidatesRefused:
-            body = HybridQuery.body(question: question, vectors: vectors, size: k, numCandidates: false)
-            if case .hits(let hits) = try await index.search(index: indexName, body: body) {
-                return Result(hits: hits, vectorFields: vectors.map(\.field), notes: notes)
-            }
         case .knnRefused(let reason):
             notes.append("OpenSearch at \(redactingCredentials(index.baseURL)) does not run k-NN queries (\(reason)): searching by keywords only, as OpenRAG does when embedding is unavailable")
+        case .numCandidatesRefused:
+            notes.append("OpenSearch at \(redactingCredentials(index.baseURL)) refused the k-NN query with and without num_candidates: searching by keywords only")
         }
         // Keyword-only: what is left when the server refused the vectors.
-        body = HybridQuery.body(question: question, vectors: [], size: k)
-        guard case .hits(let hits) = try await index.search(index: indexName, body: body) else {
+        guard case .hits(let hits) = try await index.search(index: indexName, body: HybridQuery.body(question: question, vectors: [], size: k)) else {
             throw IngestError(.internalError, "OpenSearch refused the keyword-only search of index '\(indexName)', which has no k-NN clause")
         }
         return Result(hits: hits, vectorFields: [], notes: notes)
