@@ -55,3 +55,22 @@ package struct EmbeddingsConfiguration: Sendable {
         return base + "/embeddings"
     }
 }
+
+extension EmbeddingsConfiguration {
+    /// EMBEDDING_PROVIDER: OpenRAG's key of the provider that serves EMBEDDING_MODEL at query
+    /// time (`openai`, or for a self-hosted OpenAI-compatible server a LiteLLM key such as
+    /// `openai_like` or `hosted_vllm`), lower-cased as OpenRAG records it; nil when unset (the
+    /// legacy layout). It applies to either embedder (API or in process): it names where the
+    /// vectors are filed, not who computes them. See ``EmbeddingSpace``.
+    /// - Throws: ``IngestError`` `configuration` for a value that is not a provider key (OpenRAG
+    ///   splits the space id at the first `:`, so a `:` would move part of it into the model).
+    package static func provider(_ env: Environment) throws(IngestError) -> String? {
+        guard let raw = env.string("EMBEDDING_PROVIDER") else { return nil }
+        let key = raw.lowercased()
+        let allowed = key.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0) }
+        guard allowed, key.count <= 64 else {
+            throw IngestError(.configuration, "EMBEDDING_PROVIDER='\(raw.prefix(80))' is not an OpenRAG provider key: use its lower-case name as OpenRAG's settings spell it (letters, digits, '_', '-', '.'; e.g. openai, openai_like, hosted_vllm), or leave it unset for the legacy layout")
+        }
+        return key
+    }
+}

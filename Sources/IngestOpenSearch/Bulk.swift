@@ -18,8 +18,8 @@ package struct BulkEntry: Sendable, Equatable {
 
     /// Serialises `record` as an `index` action (create or overwrite: every retry and replay
     /// of a deterministic `_id` is an overwrite, so re-sending is always safe).
-    /// - Parameter vectorField: the record's vector field (``OpenSearchIndex/vectorFieldName(forModel:)``
-    ///   of its model), named once per write by the caller.
+    /// - Parameter vectorField: the record's vector field (``OpenSearchIndex/vectorFieldName(for:)``
+    ///   of its space), named once per write by the caller.
     /// - Throws: ``IngestError`` `index_rejected` for an empty or over-long `_id`; `embed_failed`
     ///   for a NaN or infinite vector component (JSON cannot carry them).
     package init(record: ChunkRecord, vectorField: String, position: Int) throws {

@@ -6,8 +6,13 @@ import IngestKit
 package enum ChunkField {
     /// The chunk text (BM25 leg of the hybrid search and the returned content).
     package static let text = "text"
-    /// The exact model identifier; OpenRAG derives the vector field from it.
+    /// The exact model identifier; OpenRAG derives the vector field from it (legacy layout).
     package static let embeddingModel = "embedding_model"
+    /// OpenRAG's provider key, lower case; written only with EMBEDDING_PROVIDER (space layout).
+    package static let embeddingProvider = "embedding_provider"
+    /// `<provider>:<model>`; written only with EMBEDDING_PROVIDER. OpenRAG discovers the spaces
+    /// of an index with a composite aggregation on it, so it must be a keyword.
+    package static let embeddingSpaceID = "embedding_space_id"
     package static let embeddingDimensions = "embedding_dimensions"
     package static let filename = "filename"
     package static let mimetype = "mimetype"
@@ -56,28 +61,58 @@ package enum ChunkField {
         if let v = record.ownerName { fields[ownerName] = .string(v) }
         if let v = record.ownerEmail { fields[ownerEmail] = .string(v) }
         if let v = record.connectorType { fields[connectorType] = .string(v) }
+        // The space layout only: the legacy `_source` stays byte for byte what it was.
+        let space = record.space
+        if let provider = space.provider, let id = space.spaceID {
+            fields[embeddingProvider] = .string(provider.lowercased())
+            fields[embeddingSpaceID] = .string(id)
+        }
         return fields
     }
 }
 
 extension OpenSearchIndex {
-    /// The vector field for a model, bit-for-bit as Langflow/OpenRAG derive it, so their retrieval
-    /// finds our vectors: `chunk_embedding_` + the model lower-cased, every run of characters that
-    /// are not letters or digits turned into one `_`, leading/trailing `_` stripped
-    /// (`all-MiniLM-L6-v2` → `chunk_embedding_all_minilm_l6_v2`).
+    /// The vector field of a space: named after its space id (`openai_like:all-MiniLM-L6-v2` →
+    /// `chunk_embedding_openai_like_all_minilm_l6_v2`), or after the model in the legacy layout.
+    package static func vectorFieldName(for space: EmbeddingSpace) -> String {
+        vectorFieldName(forModel: space.fieldIdentity)
+    }
+
+    /// The vector field for a model (or a space id), bit-for-bit as Langflow/OpenRAG derive it, so
+    /// their retrieval finds our vectors: `chunk_embedding_` + the name lower-cased, every run of
+    /// characters that are not letters or digits (`_` included) turned into one `_`, leading and
+    /// trailing `_` stripped (`all-MiniLM-L6-v2` → `chunk_embedding_all_minilm_l6_v2`).
+    ///
+    /// OpenRAG's `normalize_model_name` (langflow-ai/openrag `src/utils/embedding_fields.py` at
+    /// 17dde4f15911c288636bdecd8b5374197c5d835b) lower-cases, turns `-` `:` `/` `.` and every other
+    /// character that is not `isalnum()` into `_`, keeps `_`, collapses `__` and strips `_`: the
+    /// same result. Python's `isalnum()` is a Unicode letter or number (categories L* and N*),
+    /// decided per code point, so this walks Unicode scalars, not grapheme clusters (a decomposed
+    /// `é` is `e` + a combining mark, and the mark becomes `_` there too).
     package static func vectorFieldName(forModel model: String) -> String {
         var out = ""
         var pendingUnderscore = false
-        for character in model.lowercased() {
-            if character.isLetter || character.isNumber {
+        for scalar in model.lowercased().unicodeScalars {
+            if isLetterOrNumber(scalar) {
                 if pendingUnderscore && !out.isEmpty { out.append("_") }
                 pendingUnderscore = false
-                out.append(character)
+                out.unicodeScalars.append(scalar)
             } else {
                 pendingUnderscore = true
             }
         }
         return "chunk_embedding_" + out
+    }
+
+    /// Python's `str.isalnum()` for one code point: general category L* or N*.
+    static func isLetterOrNumber(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+             .decimalNumber, .letterNumber, .otherNumber:
+            return true
+        default:
+            return false
+        }
     }
 
     /// The mapping of one vector field: HNSW on the Lucene engine, because it is the one method
@@ -127,11 +162,29 @@ extension OpenSearchIndex {
         ]
     }()
 
+    /// The fields of the space layout, keywords as OpenRAG's `ensure_embedding_field_exists` maps
+    /// them (its space discovery aggregates on `embedding_space_id`).
+    package static let spaceProperties: [String: JSONValue] = [
+        ChunkField.embeddingProvider: ["type": "keyword"],
+        ChunkField.embeddingSpaceID: ["type": "keyword"],
+    ]
+
+    /// Every non-vector field a write of `space` needs mapped: ``metadataProperties``, plus
+    /// ``spaceProperties`` in the space layout.
+    package static func fieldProperties(for space: EmbeddingSpace) -> [String: JSONValue] {
+        space.isLegacy ? metadataProperties : metadataProperties.merging(spaceProperties) { a, _ in a }
+    }
+
+    /// ``indexBody(vectorField:dimension:metadata:)`` for `space`: its vector field and its fields.
+    package static func indexBody(space: EmbeddingSpace, dimension: Int) -> JSONValue {
+        indexBody(vectorField: vectorFieldName(for: space), dimension: dimension, metadata: fieldProperties(for: space))
+    }
+
     /// The body of `PUT /<index>`: k-NN on, one shard, no replicas (a single-node cluster stays
     /// yellow forever otherwise), and the schema. The README and the Kubernetes init Job print it
     /// with ``indexBodyText(vectorField:dimension:)``.
-    package static func indexBody(vectorField: String, dimension: Int) -> JSONValue {
-        var properties = metadataProperties
+    package static func indexBody(vectorField: String, dimension: Int, metadata: [String: JSONValue] = metadataProperties) -> JSONValue {
+        var properties = metadata
         properties[vectorField] = vectorFieldMapping(dimension: dimension)
         return [
             "settings": ["index": ["knn": true, "number_of_shards": 1, "number_of_replicas": 0]],
@@ -141,9 +194,18 @@ extension OpenSearchIndex {
 
     /// ``indexBody(vectorField:dimension:)`` as indented JSON with sorted keys, for `ingest schema`.
     package static func indexBodyText(vectorField: String, dimension: Int) -> String {
+        text(indexBody(vectorField: vectorField, dimension: dimension))
+    }
+
+    /// ``indexBody(space:dimension:)`` as indented JSON with sorted keys, for `ingest schema`.
+    package static func indexBodyText(space: EmbeddingSpace, dimension: Int) -> String {
+        text(indexBody(space: space, dimension: dimension))
+    }
+
+    private static func text(_ body: JSONValue) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(indexBody(vectorField: vectorField, dimension: dimension))) ?? Data()
+        let data = (try? encoder.encode(body)) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }
@@ -178,7 +240,9 @@ package struct MappingCheck: Sendable, Equatable {
     ]
 
     /// Compares the `properties` of an existing mapping with what we are about to write.
-    package init(properties: [String: JSONValue], vectorField: String, dimension: Int) {
+    /// - Parameter metadata: the non-vector fields the write needs (``OpenSearchIndex/fieldProperties(for:)``);
+    ///   in the space layout `embedding_space_id` must then be a keyword too (OpenRAG aggregates on it).
+    package init(properties: [String: JSONValue], vectorField: String, dimension: Int, metadata: [String: JSONValue] = OpenSearchIndex.metadataProperties) {
         if let field = properties[vectorField] {
             let type = field["type"]?.stringValue ?? "object"
             if type != "knn_vector" {
@@ -191,9 +255,11 @@ package struct MappingCheck: Sendable, Equatable {
         } else {
             vector = .missing
         }
-        missingFields = OpenSearchIndex.metadataProperties.filter { properties[$0.key] == nil }
+        missingFields = metadata.filter { properties[$0.key] == nil }
+        var queried = Self.queriedFields
+        if metadata[ChunkField.embeddingSpaceID] != nil { queried[ChunkField.embeddingSpaceID] = ["keyword"] }
         var conflicts: [String: String] = [:]
-        for (name, accepted) in Self.queriedFields {
+        for (name, accepted) in queried {
             if let type = properties[name].map({ $0["type"]?.stringValue ?? "object" }), !accepted.contains(type) {
                 conflicts[name] = type
             }
@@ -221,7 +287,10 @@ package struct MappingCheck: Sendable, Equatable {
         }
         if let (name, type) = conflictingFields.sorted(by: { $0.key < $1.key }).first {
             let wanted = Self.queriedFields[name]?.sorted().first ?? "keyword"
-            return IngestError(.configuration, "index '\(index)' maps field '\(name)' as \(type), but ingest needs \(wanted) to find and replace earlier chunks (the index was probably created by another tool with dynamic mapping); use another index (OPENSEARCH_INDEX) or create it with `ingest schema`")
+            let why = name == ChunkField.embeddingSpaceID
+                ? "OpenRAG finds the embedding spaces of an index by aggregating on it"
+                : "ingest needs \(wanted) to find and replace earlier chunks"
+            return IngestError(.configuration, "index '\(index)' maps field '\(name)' as \(type), but \(why) (the index was probably created by another tool with dynamic mapping); use another index (OPENSEARCH_INDEX) or create it with `ingest schema`")
         }
         return nil
     }

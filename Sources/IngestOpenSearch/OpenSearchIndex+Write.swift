@@ -20,8 +20,9 @@ extension OpenSearchIndex {
         var vectorFields: [String: String] = [:]
         // Serialise lazily, one batch at a time, so a huge document is never held twice in memory.
         for (position, record) in records.enumerated() {
-            let vectorField = vectorFields[record.embeddingModel] ?? Self.vectorFieldName(forModel: record.embeddingModel)
-            vectorFields[record.embeddingModel] = vectorField
+            let identity = record.space.fieldIdentity
+            let vectorField = vectorFields[identity] ?? Self.vectorFieldName(forModel: identity)
+            vectorFields[identity] = vectorField
             if let full = batcher.add(try BulkEntry(record: record, vectorField: vectorField, position: position)) {
                 try await sendBatch(full, path: path, index: index, refresh: false)
             }

@@ -23,12 +23,15 @@ package struct OpenSearchIndex: ChunkIndex {
 
     // MARK: - Index and mapping
 
-    package func prepare(index: String, embeddingModel: String, dimension: Int) async throws {
-        try await prepare(index: index, vectorField: Self.vectorFieldName(forModel: embeddingModel), dimension: dimension)
+    package func prepare(index: String, space: EmbeddingSpace, dimension: Int) async throws {
+        try await prepare(index: index, vectorField: Self.vectorFieldName(for: space), dimension: dimension, metadata: Self.fieldProperties(for: space))
     }
 
-    /// ``prepare(index:embeddingModel:dimension:)`` for a vector field named directly.
-    func prepare(index: String, vectorField: String, dimension: Int) async throws {
+    /// ``prepare(index:space:dimension:)`` for a vector field named directly. An index that
+    /// exists (ours, or created by another tool: OpenRAG, Langflow, an operator) gets the fields
+    /// it lacks with `PUT _mapping` before anything is written, so the vector field is always a
+    /// `knn_vector`, never a float array from dynamic mapping.
+    func prepare(index: String, vectorField: String, dimension: Int, metadata: [String: JSONValue] = metadataProperties) async throws {
         let path = try Self.indexPath(index)
         guard (1...16_000).contains(dimension) else {
             throw IngestError(.dimensionMismatch, "the embedding model reports \(dimension)-dimensional vectors; OpenSearch k-NN fields take 1 to 16000 dimensions; check EMBEDDING_MODEL")
@@ -38,7 +41,7 @@ package struct OpenSearchIndex: ChunkIndex {
         var lastMappingError = "conflicting field definitions"
         for _ in 0..<3 {
             guard let mappings = try await mappingProperties(path: path, index: index) else {
-                let response = try await call("PUT", path, json: Self.indexBody(vectorField: vectorField, dimension: dimension), what: "creating index '\(index)'", accept: [400])
+                let response = try await call("PUT", path, json: Self.indexBody(vectorField: vectorField, dimension: dimension, metadata: metadata), what: "creating index '\(index)'", accept: [400])
                 if response.status == 400 {
                     if Self.errorType(response) == "resource_already_exists_exception" { continue }
                     throw IngestError(.configuration, "OpenSearch refused to create index '\(index)' with the k-NN mapping (\(Self.errorText(response))); the cluster needs the k-NN (or jvector) plugin, or create the index yourself from `ingest schema`")
@@ -47,7 +50,7 @@ package struct OpenSearchIndex: ChunkIndex {
             }
             var update: JSONValue?
             for properties in mappings.values {
-                let check = MappingCheck(properties: properties, vectorField: vectorField, dimension: dimension)
+                let check = MappingCheck(properties: properties, vectorField: vectorField, dimension: dimension, metadata: metadata)
                 if let error = check.blockingError(index: index, vectorField: vectorField, dimension: dimension) { throw error }
                 if let body = check.mappingUpdate(vectorField: vectorField, dimension: dimension) {
                     update = Self.merged(update, body)

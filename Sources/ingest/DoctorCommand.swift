@@ -25,7 +25,10 @@ struct DoctorCommand: AsyncParsableCommand {
             Terminal.out("\(name) \(status.ok ? "ok  " : "FAIL")  \(status.url)  \(status.message)")
         }
         Terminal.out("embedder     \(runtime.embedderSummary)")
-        Terminal.out("index        \(runtime.pipeline.settings.index), vector field \(OpenSearchIndex.vectorFieldName(forModel: runtime.pipeline.embedder.model))")
+        let space = runtime.pipeline.space
+        Terminal.out("index        \(runtime.pipeline.settings.index), vector field \(OpenSearchIndex.vectorFieldName(for: space))")
+        Terminal.out("layout       \(VectorLayout.summary(space))")
+        Terminal.out("openrag      \(VectorLayout.openRAGSetting(space))")
         if statuses.contains(where: { !$0.ok }) { throw ExitCode(2) }
     }
 }

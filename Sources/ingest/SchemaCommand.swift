@@ -5,7 +5,9 @@ import IngestKit
 import IngestOpenSearch
 
 /// `ingest schema`: prints the index body (settings and mapping) the pipeline creates, for
-/// creating the index ahead of time (the Kubernetes init Job) or reviewing it.
+/// creating the index ahead of time (the Kubernetes init Job) or reviewing it. The body goes to
+/// stdout (pipe it to `curl -d @-`); the vector layout and the OpenRAG setting it needs go to
+/// stderr.
 struct SchemaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
@@ -15,6 +17,9 @@ struct SchemaCommand: ParsableCommand {
     @Option(help: "Embedding model (default: EMBEDDING_MODEL or text-embedding-3-small); names the vector field.")
     var model: String?
 
+    @Option(help: "OpenRAG provider key (default: EMBEDDING_PROVIDER; unset: the legacy layout); with it the vector field is named after `<provider>:<model>`.")
+    var provider: String?
+
     @Option(help: "The model's vector dimension (e.g. 1536 for text-embedding-3-small, 384 for all-MiniLM-L6-v2).")
     var dimension: Int
 
@@ -23,9 +28,14 @@ struct SchemaCommand: ParsableCommand {
     }
 
     func run() throws {
-        let env = Environment(flags: model.map { [.init("EMBEDDING_MODEL", spelling: "--model", value: $0)] } ?? [])
-        let name = env.string("EMBEDDING_MODEL", default: "text-embedding-3-small")
-        let text = OpenSearchIndex.indexBodyText(vectorField: OpenSearchIndex.vectorFieldName(forModel: name), dimension: dimension)
+        var flags: [Environment.Flag] = []
+        if let model { flags.append(.init("EMBEDDING_MODEL", spelling: "--model", value: model)) }
+        if let provider { flags.append(.init("EMBEDDING_PROVIDER", spelling: "--provider", value: provider)) }
+        let env = Environment(flags: flags)
+        let space = try Startup.setting { () throws(IngestError) in try PipelineSettings.embeddingSpace(env) }
+        let text = OpenSearchIndex.indexBodyText(space: space, dimension: dimension)
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        Terminal.line("layout: " + VectorLayout.summary(space))
+        Terminal.line("openrag: " + VectorLayout.openRAGSetting(space))
     }
 }

@@ -723,7 +723,8 @@ def test_real_stepflow_server_accepts_the_config_and_routes_langflow(source, wor
 # OpenSearch, Docling
 # ---------------------------------------------------------------------------------------------
 
-def expected_index_body(model: str, dimension: int) -> dict:
+def expected_index_body(model: str, dimension: int, provider: str | None = None) -> dict:
+    """The worker's mapping; with an EMBEDDING_PROVIDER, OpenRAG's space layout (README)."""
     text_and_keyword = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
     props = {"text": {"type": "text"}, "file_size": {"type": "long"}, "indexed_time": {"type": "date"},
              "embedding_model": {"type": "keyword"}, "owner_name": text_and_keyword, "headings": text_and_keyword}
@@ -731,7 +732,11 @@ def expected_index_body(model: str, dimension: int) -> dict:
         props[k] = {"type": "keyword"}
     for k in ("chunk_index", "chunk_count", "page", "pages", "embedding_dimensions"):
         props[k] = {"type": "integer"}
-    props[f"chunk_embedding_{normalize_model(model)}"] = {
+    identity = model
+    if provider:
+        identity = f"{provider.lower()}:{model}"
+        props["embedding_provider"] = props["embedding_space_id"] = {"type": "keyword"}
+    props[f"chunk_embedding_{normalize_model(identity)}"] = {
         "type": "knn_vector", "dimension": dimension,
         "method": {"name": "hnsw", "engine": "lucene", "space_type": "l2",
                    "parameters": {"m": 16, "ef_construction": 512}}}
@@ -744,8 +749,9 @@ OS_CM = find("ConfigMap", "opensearch-config")
 
 def test_init_job_body_matches_the_worker_mapping_for_its_embedding_model():
     model = WORKER_ENV_SET["EMBEDDING_MODEL"]["value"]  # named explicitly, not left to the default
+    provider = WORKER_ENV_SET.get("EMBEDDING_PROVIDER", {}).get("value") or None
     body = json.loads(OS_CM["data"]["documents-index.json"])
-    assert body == expected_index_body(model, MODEL_DIMENSIONS[model])
+    assert body == expected_index_body(model, MODEL_DIMENSIONS[model], provider)
     job = find("Job", "opensearch-init-index")
     env = env_of(container(job))
     assert env["OPENSEARCH_INDEX"]["value"] == worker_setting("OPENSEARCH_INDEX")

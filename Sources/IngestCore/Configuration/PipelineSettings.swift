@@ -1,4 +1,5 @@
 import Foundation
+import IngestEmbeddings
 import IngestKit
 
 /// What the pipeline itself needs (the clients have their own configuration structs).
@@ -14,6 +15,10 @@ package struct PipelineSettings: Sendable {
     package var doclingOptions: [String: JSONValue] = [:]
     /// EMBEDDING_MODEL: recorded verbatim in `embedding_model`; names the vector field.
     package var embeddingModel: String = "text-embedding-3-small"
+    /// EMBEDDING_PROVIDER (``EmbeddingsConfiguration/provider(_:)``): nil keeps the legacy
+    /// layout; set, chunks carry OpenRAG's `embedding_provider` and `embedding_space_id` and the
+    /// vector field is named after the space. Part of the generation.
+    package var embeddingProvider: String?
     /// `--owner` / worker input.
     package var owner: String?
     /// INGEST_ALLOWED_ROOTS: when non-nil, local paths must resolve under one of these
@@ -45,7 +50,9 @@ package struct PipelineSettings: Sendable {
         s.maxTokens = try env.int("INGEST_MAX_TOKENS", default: s.maxTokens, range: TokenBudget.range)
         s.concurrency = try env.int("INGEST_CONCURRENCY", default: s.concurrency, range: 1...256)
         s.doclingOptions = try env.jsonObject("DOCLING_CONVERT_OPTIONS")
-        s.embeddingModel = env.string("EMBEDDING_MODEL", default: s.embeddingModel)
+        let space = try embeddingSpace(env)
+        s.embeddingModel = space.model
+        s.embeddingProvider = space.provider
         s.urlAllowHosts = Set(env.list("INGEST_URL_ALLOW_HOSTS", separator: ",").map { $0.lowercased() })
         s.maxFileBytes = try env.int("INGEST_MAX_FILE_BYTES", default: s.maxFileBytes, range: 1...(1 << 40))
         s.urlTimeout = try env.seconds("INGEST_URL_TIMEOUT_SECONDS", default: .seconds(120))
@@ -56,6 +63,12 @@ package struct PipelineSettings: Sendable {
         }
         try s.validateIndexName()
         return s
+    }
+
+    /// EMBEDDING_MODEL (default text-embedding-3-small) under EMBEDDING_PROVIDER: where the
+    /// vectors are filed. Also read alone by `ingest schema`, which builds no pipeline.
+    package static func embeddingSpace(_ env: Environment) throws(IngestError) -> EmbeddingSpace {
+        EmbeddingSpace(model: env.string("EMBEDDING_MODEL", default: "text-embedding-3-small"), provider: try EmbeddingsConfiguration.provider(env))
     }
 
     /// OPENSEARCH_INDEX / `--index` under the one index-name rule (``IndexName``).

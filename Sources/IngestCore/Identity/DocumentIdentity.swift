@@ -6,7 +6,8 @@ import IngestKit
 ///
 /// - `document_id`: SHA-256 of the bytes (hex).
 /// - `generation`: a hash of `document_id` and every setting that changes the chunks or vectors
-///   (chunker version, tokenizer, token budget, Docling options, embedding model).
+///   (chunker version, tokenizer, token budget, Docling options, embedding model) or where the
+///   vectors are written (the embedding provider, which names the vector field).
 /// - `_id`: `<hash of source>_<generation>_<chunk_index>`: the same file ingested twice with the
 ///   same settings gets the same ids; two paths with the same bytes are two sources.
 package struct DocumentIdentity: Sendable, Equatable {
@@ -40,18 +41,23 @@ package struct GenerationSettings: Sendable, Equatable {
     package var maxTokens: Int
     package var doclingOptions: [String: JSONValue]
     package var embeddingModel: String
+    /// EMBEDDING_PROVIDER: changing it moves the vectors to another field (and adds or drops
+    /// `embedding_space_id`), so it re-indexes; nil (the legacy layout) leaves the fingerprint,
+    /// and so every existing generation and `_id`, exactly as before the setting existed.
+    package var embeddingProvider: String?
 
-    package init(chunkerVersion: String = DocumentChunker.version, tokenizer: String, maxTokens: Int, doclingOptions: [String: JSONValue], embeddingModel: String) {
+    package init(chunkerVersion: String = DocumentChunker.version, tokenizer: String, maxTokens: Int, doclingOptions: [String: JSONValue], embeddingModel: String, embeddingProvider: String? = nil) {
         self.chunkerVersion = chunkerVersion
         self.tokenizer = tokenizer
         self.maxTokens = maxTokens
         self.doclingOptions = doclingOptions
         self.embeddingModel = embeddingModel
+        self.embeddingProvider = embeddingProvider
     }
 
     /// A canonical string (sorted-key JSON) so that equal settings always hash equally.
     package func fingerprint(documentID: String) -> String {
-        let value: JSONValue = [
+        var fields: [String: JSONValue] = [
             "document_id": .string(documentID),
             "chunker": .string(chunkerVersion),
             "tokenizer": .string(tokenizer),
@@ -59,6 +65,8 @@ package struct GenerationSettings: Sendable, Equatable {
             "docling": .object(doclingOptions),
             "embedding_model": .string(embeddingModel),
         ]
-        return value.jsonString()
+        // Only when set: the legacy layout's fingerprint must not change by a single byte.
+        if let embeddingProvider { fields["embedding_provider"] = .string(embeddingProvider) }
+        return JSONValue.object(fields).jsonString()
     }
 }

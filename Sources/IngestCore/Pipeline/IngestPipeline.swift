@@ -142,7 +142,8 @@ package struct IngestPipeline: DocumentIngesting {
             tokenizer: tokenizer.name,
             maxTokens: maxTokens(for: request),
             doclingOptions: mergedDoclingOptions(request),
-            embeddingModel: embedder.model
+            embeddingModel: embedder.model,
+            embeddingProvider: settings.embeddingProvider
         )
     }
 
@@ -153,6 +154,9 @@ package struct IngestPipeline: DocumentIngesting {
     }
 
     func maxTokens(for request: IngestRequest) -> Int { request.maxTokens ?? settings.maxTokens }
+
+    /// Where this process files its vectors: the embedder's model under EMBEDDING_PROVIDER.
+    package var space: EmbeddingSpace { EmbeddingSpace(model: embedder.model, provider: settings.embeddingProvider) }
 
     /// Ingests a document already read: never throws, every failure is a `failed` (or `skipped`)
     /// outcome with its reason.
@@ -313,7 +317,7 @@ package struct IngestPipeline: DocumentIngesting {
     /// it properly instead.
     func write(_ records: [ChunkRecord], index indexName: String, dimension: Int) async throws {
         StageProgress.report(.writing)
-        try await index.prepare(index: indexName, embeddingModel: embedder.model, dimension: dimension)
+        try await index.prepare(index: indexName, space: space, dimension: dimension)
         try await index.write(index: indexName, records: records, refresh: true)
     }
 
@@ -395,7 +399,8 @@ package struct IngestPipeline: DocumentIngesting {
                 headings: chunk.headings, pages: chunk.pages, source: identity.source, documentID: identity.documentID,
                 generation: identity.generation, filename: document.filename, mimetype: mimetype, fileSize: document.bytes.count,
                 indexedTime: now, owner: request.owner ?? settings.owner, ownerName: request.ownerName, ownerEmail: request.ownerEmail,
-                connectorType: request.connectorType, embeddingModel: embedder.model, vector: vector
+                connectorType: request.connectorType, embeddingModel: embedder.model,
+                embeddingProvider: settings.embeddingProvider, vector: vector
             )
         }
     }

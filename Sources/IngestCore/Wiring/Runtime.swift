@@ -14,6 +14,8 @@ import NIOCore
 /// Call ``shutdown()`` when done: AsyncHTTPClient requires it.
 package final class Runtime: Sendable {
     package let pipeline: IngestPipeline
+    /// `ingest search`: the pipeline's embedder and index, queried as OpenRAG queries them.
+    package let search: IndexSearch
     private let clients: [HTTPClient]
 
     /// Which embedder is active, for `ingest doctor` and logs.
@@ -107,6 +109,7 @@ package final class Runtime: Sendable {
                 try await embedder.preflightDimension()
             },
             logger: logger)
+        self.search = IndexSearch(index: index, embedder: embedder, space: pipeline.space)
     }
 
     /// Closes every connection. Safe to call once; later calls are ignored by AsyncHTTPClient's own state.

@@ -27,6 +27,10 @@ package struct ChunkRecord: Sendable, Equatable {
     package var connectorType: String?
     /// The exact model identifier; the index derives the vector field's name from it.
     package var embeddingModel: String
+    /// OpenRAG's provider key (EMBEDDING_PROVIDER), or nil for the legacy layout: with it the
+    /// index also records `embedding_provider` and `embedding_space_id` and names the vector
+    /// field after the space (``EmbeddingSpace``).
+    package var embeddingProvider: String?
     /// Float end to end: as the embedder returned it, as the index stores it.
     package var vector: [Float]
 
@@ -34,15 +38,19 @@ package struct ChunkRecord: Sendable, Equatable {
         id: String, text: String, chunkIndex: Int, chunkCount: Int, headings: [String], pages: [Int],
         source: String, documentID: String, generation: String, filename: String, mimetype: String?,
         fileSize: Int, indexedTime: String, owner: String? = nil, ownerName: String? = nil,
-        ownerEmail: String? = nil, connectorType: String? = nil, embeddingModel: String, vector: [Float]
+        ownerEmail: String? = nil, connectorType: String? = nil, embeddingModel: String, embeddingProvider: String? = nil,
+        vector: [Float]
     ) {
         self.id = id; self.text = text; self.chunkIndex = chunkIndex; self.chunkCount = chunkCount
         self.headings = headings; self.pages = pages; self.source = source; self.documentID = documentID
         self.generation = generation; self.filename = filename; self.mimetype = mimetype
         self.fileSize = fileSize; self.indexedTime = indexedTime; self.owner = owner
         self.ownerName = ownerName; self.ownerEmail = ownerEmail; self.connectorType = connectorType
-        self.embeddingModel = embeddingModel; self.vector = vector
+        self.embeddingModel = embeddingModel; self.embeddingProvider = embeddingProvider; self.vector = vector
     }
+
+    /// The space the vector belongs to (its field name and, with a provider, its space id).
+    package var space: EmbeddingSpace { EmbeddingSpace(model: embeddingModel, provider: embeddingProvider) }
 }
 
 /// What the index holds for one source: per generation, how many chunks are stored and the
@@ -70,11 +78,14 @@ package struct StoredSource: Sendable, Equatable {
 
 /// The search index the chunks go to (OpenSearch in production, in memory in tests).
 package protocol ChunkIndex: Sendable {
-    /// Creates `index` if missing with the schema mapping (see README) and makes sure the vector
-    /// field of `embeddingModel` exists with `dimension`.
+    /// Creates `index` if missing with the schema mapping (see README) and, when it exists
+    /// (created by us or by another tool), adds what it lacks: the vector field of `space` with
+    /// `dimension`, and the metadata fields of the layout. Called before every write, so the
+    /// vector field is a `knn_vector` before the first chunk lands (dynamic mapping would make it
+    /// a plain float array).
     /// - Throws: ``IngestError`` `dimension_mismatch` when the field exists with another dimension,
     ///   `auth_failed`, `service_unavailable`.
-    func prepare(index: String, embeddingModel: String, dimension: Int) async throws
+    func prepare(index: String, space: EmbeddingSpace, dimension: Int) async throws
 
     /// What `index` stores for `source` (empty when the index does not exist).
     func storedSource(index: String, source: String) async throws -> StoredSource
@@ -103,4 +114,11 @@ package protocol ChunkIndex: Sendable {
     /// Gives the lease back, only if `owner` still holds it (a lease taken over after expiry is
     /// left to its new holder).
     func releaseLease(index: String, source: String, owner: LeaseOwner) async throws
+}
+
+extension ChunkIndex {
+    /// ``prepare(index:space:dimension:)`` for the legacy layout (no provider).
+    package func prepare(index: String, embeddingModel: String, dimension: Int) async throws {
+        try await prepare(index: index, space: EmbeddingSpace(model: embeddingModel), dimension: dimension)
+    }
 }

@@ -69,12 +69,17 @@ actor InMemoryIndex: ChunkIndex {
     var writes = 0
     var failWritesWith: IngestError?
 
-    func prepare(index: String, embeddingModel: String, dimension: Int) async throws {
+    /// The spaces prepared, in order (field identity: the space id, or the model).
+    var preparedSpaces: [EmbeddingSpace] = []
+
+    func prepare(index: String, space: EmbeddingSpace, dimension: Int) async throws {
+        preparedSpaces.append(space)
         var idx = indexes[index] ?? Index()
-        if let existing = idx.dimension[embeddingModel], existing != dimension {
-            throw IngestError(.dimensionMismatch, "\(embeddingModel) has \(existing), got \(dimension)")
+        let field = space.fieldIdentity
+        if let existing = idx.dimension[field], existing != dimension {
+            throw IngestError(.dimensionMismatch, "\(field) has \(existing), got \(dimension)")
         }
-        idx.dimension[embeddingModel] = dimension
+        idx.dimension[field] = dimension
         indexes[index] = idx
     }
 
@@ -116,6 +121,10 @@ actor InMemoryIndex: ChunkIndex {
         if let v = r.ownerName { fields["owner_name"] = .string(v) }
         if let v = r.ownerEmail { fields["owner_email"] = .string(v) }
         if let v = r.connectorType { fields["connector_type"] = .string(v) }
+        if let v = r.embeddingProvider, let id = r.space.spaceID {
+            fields["embedding_provider"] = .string(v)
+            fields["embedding_space_id"] = .string(id)
+        }
         return fields
     }
 
