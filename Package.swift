@@ -121,6 +121,24 @@ let package = Package(
             exclude: ["Protos"],
             swiftSettings: swiftSettings
         ),
+        // `ingest serve-embeddings`: an OpenAI-compatible embeddings API over the in-process model.
+        // Its own target so the worker (IngestServer) gains nothing from it and it needs none of
+        // the pipeline: the in-process embedder and Hummingbird only.
+        .target(
+            name: "IngestEmbeddingsServer",
+            dependencies: [
+                "IngestKit",
+                "IngestLocalEmbeddings",
+                "IngestTokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The one binary: argument parsing and wiring only.
         .executableTarget(
             name: "ingest",
@@ -128,6 +146,9 @@ let package = Package(
                 "IngestCore",
                 "IngestServer",
                 "IngestStepflowGRPC",
+                "IngestEmbeddingsServer",
+                "IngestLocalEmbeddings",
+                "IngestKit",
                 "IngestOpenSearch",
                 "IngestChunking",
                 "IngestTokenizer",
@@ -157,6 +178,15 @@ let package = Package(
             name: "IngestServerTests",
             dependencies: ["IngestServer", .product(name: "HummingbirdTesting", package: "hummingbird")],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngestEmbeddingsServerTests",
+            dependencies: [
+                "IngestEmbeddingsServer", "IngestLocalEmbeddings", "IngestKit",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

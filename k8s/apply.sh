@@ -64,6 +64,10 @@ else
     kubectl rollout status --namespace stepflow --timeout="$timeout" deployment/stepflow-server
 fi
 
+echo "    Embeddings API (ingest serve-embeddings: the in-process MiniLM for query-time vectors)"
+kubectl apply -f stepflow/ingest-embeddings/
+kubectl rollout status --namespace stepflow --timeout="$timeout" deployment/ingest-embeddings
+
 echo "[6/6] Status"
 kubectl get pods --namespace stepflow -o wide
 kubectl get pods --namespace stepflow-o12y
@@ -73,4 +77,5 @@ Stepflow API  http://localhost:7840/api/v1/health   (Swagger: /swagger-ui/)
 Grafana       http://localhost:3000   (admin/admin; dashboard Stepflow / Ingest workers)
 Jaeger        http://localhost:16686
 Prometheus    http://localhost:9090
+Embeddings    http://ingest-embeddings.stepflow.svc.cluster.local:8080/v1   (in the cluster; kubectl port-forward svc/ingest-embeddings 8011:8080 -n stepflow)
 URLS

@@ -33,10 +33,26 @@ package struct LocalEmbedder: Embedder {
 
     package func embed(_ texts: [String]) async throws -> [[Float]] {
         guard !texts.isEmpty else { return [] }
+        let model: LocalEmbeddingModel
+        do {
+            model = try await shared.model()
+        } catch is CancellationError {
+            throw IngestError(.cancelled, "embedding \(texts.count) texts locally was cancelled")
+        }
+        return try await embed(tokenIDs: texts.map(model.tokenIDs))
+    }
+
+    /// Embeds sequences that are already token ids, each [CLS] … [SEP] and at most
+    /// `maxSequenceLength` long (``LocalEmbeddingModel/tokenIDs(_:)`` makes them from text), in
+    /// batches of similar length, one batch at a time across all callers. `ingest
+    /// serve-embeddings` uses it for OpenAI's token-list input and to check the window itself.
+    /// - Throws: ``IngestError`` `embedRejected` (with `itemIndex`) for an empty or over-long
+    ///   sequence or an id outside the vocabulary; `cancelled` when cancelled between batches.
+    package func embed(tokenIDs ids: [[Int32]]) async throws -> [[Float]] {
+        guard !ids.isEmpty else { return [] }
         do {
             let model = try await shared.model()
-            let ids = texts.map(model.tokenIDs)
-            var vectors = [[Float]](repeating: [], count: texts.count)
+            var vectors = [[Float]](repeating: [], count: ids.count)
             var done = 0
             for batch in LocalEmbeddingModel.batches(lengths: ids.map(\.count), batchSize: configuration.batchSize) {
                 try Task.checkCancellation()
@@ -50,12 +66,19 @@ package struct LocalEmbedder: Embedder {
                 }
                 for (index, vector) in zip(batch, out) { vectors[index] = vector }
                 done += batch.count
-                StageProgress.report(.embedding(done: done, total: texts.count))
+                StageProgress.report(.embedding(done: done, total: ids.count))
             }
             return vectors
         } catch is CancellationError {
-            throw IngestError(.cancelled, "embedding \(texts.count) texts locally was cancelled")
+            throw IngestError(.cancelled, "embedding \(ids.count) texts locally was cancelled")
         }
+    }
+
+    /// Loads the model now (a no-op once loaded) and returns it: a server loads it before it
+    /// listens, so a missing or broken folder stops it at start rather than on the first request.
+    /// - Throws: ``IngestError`` `configuration`, naming the file and what to do.
+    package func load() async throws -> LocalEmbeddingModel {
+        try await shared.model()
     }
 
     /// Loads the model if needed and returns its dimension (384 for all-MiniLM-L6-v2), after

@@ -25,7 +25,7 @@ struct Ingest: AsyncParsableCommand {
             OPENAI_API_KEY, EMBEDDING_MODEL, OPENSEARCH_HOST, …
             """,
         version: IngestVersion.description,
-        subcommands: [RunCommand.self, ServeCommand.self, DoctorCommand.self, ChunkCommand.self, EmbedCommand.self, SchemaCommand.self, SearchCommand.self],
+        subcommands: [RunCommand.self, ServeCommand.self, ServeEmbeddingsCommand.self, DoctorCommand.self, ChunkCommand.self, EmbedCommand.self, SchemaCommand.self, SearchCommand.self],
         defaultSubcommand: RunCommand.self
     )
 

@@ -120,24 +120,31 @@ def env_of(c: dict) -> dict[str, dict]:
     return {e["name"]: e for e in c.get("env", [])}
 
 
-def read_env_contract() -> tuple[dict[str, str], set[str]]:
-    worker, platform, section = {}, set(), None
+def read_env_sections() -> dict[str, dict[str, str]]:
+    """worker_env.txt as {section: {NAME: default}}."""
+    sections: dict[str, dict[str, str]] = {}
+    section = None
     for line in (HERE / "worker_env.txt").read_text().splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if line in ("[worker]", "[platform]"):
+        if line.startswith("[") and line.endswith("]"):
             section = line
+            sections.setdefault(section, {})
             continue
         name, default = (line.split() + ["-"])[:2]
-        if section == "[worker]":
-            worker[name] = default
-        else:
-            platform.add(name)
-    return worker, platform
+        sections[section][name] = default
+    return sections
+
+
+def read_env_contract() -> tuple[dict[str, str], set[str]]:
+    sections = read_env_sections()
+    return sections["[worker]"], set(sections["[platform]"])
 
 
 WORKER_ENV, PLATFORM_ENV = read_env_contract()
+# Read only by `ingest serve-embeddings`; it also reads some [worker] names (SERVER_*, EMBEDDING_*).
+EMBEDDINGS_SERVER_ENV = read_env_sections()["[embeddings-server]"]
 WORKER = find("Deployment", "ingest-worker")
 WORKER_C = container(WORKER, "worker")
 WORKER_ENV_SET = env_of(WORKER_C)
@@ -352,13 +359,13 @@ def test_env_addresses_point_at_services_that_exist():
 
 def test_env_contract_lists_every_config_name_the_sources_read():
     """Upper-case names quoted in Sources/ with a config prefix must be in worker_env.txt."""
-    prefixes = ("SERVER_", "POD_", "DOCLING_", "OPENAI_", "EMBEDDING_", "OPENSEARCH_", "INGEST_", "OTEL_")
+    prefixes = ("SERVER_", "POD_", "DOCLING_", "OPENAI_", "EMBEDDING_", "EMBEDDINGS_", "OPENSEARCH_", "INGEST_", "OTEL_")
     found = set()
     for swift in (REPO / "Sources").rglob("*.swift"):
         for name in re.findall(r'"([A-Z][A-Z0-9_]{2,})"', swift.read_text(errors="replace")):
             if name.startswith(prefixes):
                 found.add(name)
-    missing = found - set(WORKER_ENV) - PLATFORM_ENV
+    missing = found - set(WORKER_ENV) - PLATFORM_ENV - set(EMBEDDINGS_SERVER_ENV)
     assert not missing, f"Sources/ reads {sorted(missing)}: add them to Tests/deploy/worker_env.txt"
 
 
@@ -863,3 +870,84 @@ def test_readme_documents_the_same_build_command_and_runtime_packages():
     assert build_command() in text
     missing = [p for p in runtime_packages() if p not in text]
     assert not missing, f"README.md does not list runtime packages {missing}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings server (`ingest serve-embeddings`, k8s/stepflow/ingest-embeddings): both layouts
+# ---------------------------------------------------------------------------------------------
+
+EMBEDDINGS = find("Deployment", "ingest-embeddings")
+EMBEDDINGS_C = container(EMBEDDINGS, "embeddings")
+EMBEDDINGS_ENV_SET = env_of(EMBEDDINGS_C)
+# The [worker] names `ingest serve-embeddings` reads too.
+EMBEDDINGS_SHARED_ENV = {"SERVER_HOST", "SERVER_PORT", "EMBEDDING_MODEL_PATH", "EMBEDDING_THREADS",
+                         "EMBEDDING_BATCH_SIZE", "EMBEDDING_MODEL", "INGEST_LOG_LEVEL"}
+
+
+def embeddings_setting(name: str) -> str:
+    e = EMBEDDINGS_ENV_SET.get(name)
+    return e["value"] if e and "value" in e else {**WORKER_ENV, **EMBEDDINGS_SERVER_ENV}[name]
+
+
+def test_embeddings_server_runs_the_worker_image_with_its_command():
+    assert EMBEDDINGS_C["image"] == WORKER_C["image"]
+    assert EMBEDDINGS_C["imagePullPolicy"] == "Never"
+    assert EMBEDDINGS_C["args"] == ["serve-embeddings"]
+    # in both layouts: beside the HTTP workers and beside the gRPC pull workers
+    assert "ingest-embeddings" in {r["metadata"]["name"] for r in load_resources("grpc") if r["kind"] == "Deployment"}
+    # the model it loads is the one the Dockerfile bakes in
+    assert re.search(rf"^COPY --from=model \S+ {re.escape(embeddings_setting('EMBEDDING_MODEL_PATH'))}$", stage("run"), re.M)
+
+
+def test_embeddings_server_env_is_what_it_reads():
+    names = set(EMBEDDINGS_ENV_SET)
+    unknown = names - set(EMBEDDINGS_SERVER_ENV) - EMBEDDINGS_SHARED_ENV
+    assert not unknown, f"set but not read by ingest serve-embeddings: {sorted(unknown)}"
+    assert EMBEDDINGS_SHARED_ENV <= set(WORKER_ENV)
+    # no secrets are needed; the threads match the CPU limit rather than the node's cores
+    assert all("valueFrom" not in e for e in EMBEDDINGS_ENV_SET.values())
+    cpu = EMBEDDINGS_C["resources"]["limits"]["cpu"]
+    cores = int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    assert int(embeddings_setting("EMBEDDING_THREADS")) <= max(1, cores)
+    # every EMBEDDINGS_SERVER_* the server reads is set explicitly, with its documented default
+    for name, default in EMBEDDINGS_SERVER_ENV.items():
+        if default != "-":
+            assert embeddings_setting(name) == default, name
+
+
+def test_embeddings_server_probes_service_and_termination():
+    port = int(embeddings_setting("SERVER_PORT"))
+    assert embeddings_setting("SERVER_HOST") == "0.0.0.0"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        get = EMBEDDINGS_C[probe]["httpGet"]
+        assert get["path"] == "/health", probe
+        assert container_port(EMBEDDINGS_C, get["port"]) == port, probe
+    svc = find("Service", "ingest-embeddings")
+    assert selects(svc["spec"]["selector"], EMBEDDINGS["spec"]["template"]["metadata"]["labels"])
+    assert svc["spec"].get("clusterIP") != "None", "one address for clients, balanced by the Service"
+    (svc_port,) = svc["spec"]["ports"]
+    assert container_port(EMBEDDINGS_C, svc_port["targetPort"]) == port
+    pause = int(EMBEDDINGS_C["lifecycle"]["preStop"]["exec"]["command"][1])
+    grace = int(embeddings_setting("EMBEDDINGS_SERVER_SHUTDOWN_GRACE_SECONDS"))
+    budget = int(embeddings_setting("EMBEDDINGS_SERVER_REQUEST_TIMEOUT_SECONDS"))
+    assert EMBEDDINGS["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == pause + grace + budget
+    ann = EMBEDDINGS["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/path"] == "/metrics" and int(ann["prometheus.io/port"]) == port
+    pdb = find("PodDisruptionBudget", "ingest-embeddings")
+    assert selects(pdb["spec"]["selector"]["matchLabels"], EMBEDDINGS["spec"]["template"]["metadata"]["labels"])
+    assert 0 < pdb["spec"]["minAvailable"] < EMBEDDINGS["spec"]["replicas"]
+
+
+def test_embeddings_server_has_the_workers_security_context():
+    assert EMBEDDINGS["spec"]["template"]["spec"]["securityContext"] == WORKER["spec"]["template"]["spec"]["securityContext"]
+    assert EMBEDDINGS_C["securityContext"] == WORKER_C["securityContext"]
+    assert EMBEDDINGS["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_compose_runs_the_embeddings_server_from_the_worker_image():
+    c = compose()["services"]
+    e = c["embeddings"]
+    assert e["image"] == c["ingest"]["image"] and e["command"] == ["serve-embeddings"]
+    assert "/health" in " ".join(e["healthcheck"]["test"])
+    assert set(e["environment"]) <= EMBEDDINGS_SHARED_ENV | set(EMBEDDINGS_SERVER_ENV)
+    assert e["ports"][0].endswith(":" + e["environment"]["SERVER_PORT"])

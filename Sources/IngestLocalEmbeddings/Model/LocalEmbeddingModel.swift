@@ -41,6 +41,18 @@ package final class LocalEmbeddingModel: Sendable {
     /// The length of the vectors.
     package var dimension: Int { encoder.dimension }
 
+    /// The longest sequence the encoder takes, [CLS] and [SEP] included (256 for all-MiniLM-L6-v2).
+    package var maxSequenceLength: Int { encoder.configuration.maxSequenceLength }
+
+    /// How many token ids the model knows (ids are 0 ..< this).
+    package var vocabularySize: Int { encoder.configuration.vocabularySize }
+
+    /// The ids of `text`, [CLS] … [SEP], not cut: for a caller that refuses an over-long text
+    /// instead of truncating it (`ingest serve-embeddings`, as OpenAI does).
+    package func fullTokenIDs(_ text: String) -> [Int32] {
+        tokenizer.encode(text).map { Int32(truncatingIfNeeded: $0) }
+    }
+
     /// The ids the encoder sees for `text`: [CLS] … [SEP], cut to `maxSequenceLength` the way
     /// sentence-transformers truncates (the first tokens kept, [SEP] last).
     package func tokenIDs(_ text: String) -> [Int32] {
