@@ -24,7 +24,7 @@ package enum WorkerTransport: String, Sendable, CaseIterable {
 }
 
 /// A gRPC server address: `host:port` (as the Python SDK takes it), `http://host:port` (as the
-/// Rust SDK does) or `https://host[:port]` (TLS, trusting the system's roots).
+/// Rust SDK does) or `https://host[:port]` (TLS: the system's roots, or STEPFLOW_TLS_CA_FILE).
 package struct GRPCEndpoint: Sendable, Hashable, CustomStringConvertible {
     package var host: String
     package var port: Int
@@ -84,6 +84,68 @@ package struct GRPCEndpoint: Sendable, Hashable, CustomStringConvertible {
     private static func invalid(_ text: String, _ what: String, _ why: String) -> IngestError {
         IngestError(.configuration, "\(what)=\(redactingCredentials(text)) is not a gRPC address: \(why); give host:port, http://host:port or https://host[:port]")
     }
+
+    /// The address a task's `orchestrator_service_url` (or a `GetOrchestratorForRun` answer)
+    /// is reached at, given the worker's TasksService address: when the worker talks TLS to its
+    /// orchestrator, a plaintext address is upgraded to TLS (same host and port), never followed
+    /// in plaintext. Upgraded rather than refused because the orchestrator, not the operator,
+    /// writes that URL: Stepflow advertises the address it listens on (often `http://…` behind a
+    /// TLS-terminating proxy or mesh), and refusing would fail every task of a TLS deployment;
+    /// an orchestrator that really speaks plaintext then fails the TLS handshake (UNAVAILABLE,
+    /// logged), which is what TLS is for.
+    package func securing(_ advertised: GRPCEndpoint) -> GRPCEndpoint {
+        guard tls, !advertised.tls else { return advertised }
+        return GRPCEndpoint(host: advertised.host, port: advertised.port, tls: true)
+    }
+}
+
+/// Files for TLS to the orchestrator (PEM). Unset: trust the system's roots, no client certificate.
+package struct GRPCTLSFiles: Sendable, Equatable {
+    /// CA certificates trusted instead of the system's roots (STEPFLOW_TLS_CA_FILE), for an
+    /// orchestrator whose certificate a private CA signed.
+    package var caFile: String?
+    /// Client certificate chain for mutual TLS (STEPFLOW_TLS_CERT_FILE), with ``keyFile``.
+    package var certFile: String?
+    /// The client certificate's private key (STEPFLOW_TLS_KEY_FILE), with ``certFile``.
+    package var keyFile: String?
+
+    package init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil) {
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+    }
+
+    package var isEmpty: Bool { caFile == nil && certFile == nil && keyFile == nil }
+
+    /// Reads STEPFLOW_TLS_CA_FILE, STEPFLOW_TLS_CERT_FILE and STEPFLOW_TLS_KEY_FILE: each must name
+    /// a readable PEM file; the certificate and the key go together. Checked at startup so a
+    /// wrong mount fails the pod (exit 2) instead of every connection later.
+    package static func fromEnvironment(_ env: Environment) throws(IngestError) -> GRPCTLSFiles {
+        let files = GRPCTLSFiles(
+            caFile: try pemFile(env, "STEPFLOW_TLS_CA_FILE"),
+            certFile: try pemFile(env, "STEPFLOW_TLS_CERT_FILE"),
+            keyFile: try pemFile(env, "STEPFLOW_TLS_KEY_FILE")
+        )
+        switch (files.certFile, files.keyFile) {
+        case (.some, nil):
+            throw IngestError(.configuration, "STEPFLOW_TLS_CERT_FILE is set but STEPFLOW_TLS_KEY_FILE is not: mutual TLS needs the client certificate and its private key; set both or neither")
+        case (nil, .some):
+            throw IngestError(.configuration, "STEPFLOW_TLS_KEY_FILE is set but STEPFLOW_TLS_CERT_FILE is not: mutual TLS needs the client certificate and its private key; set both or neither")
+        default:
+            return files
+        }
+    }
+
+    private static func pemFile(_ env: Environment, _ name: String) throws(IngestError) -> String? {
+        guard let path = env.string(name) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw IngestError(.configuration, "\(name)=\(path) cannot be read: no such file or no permission; mount the PEM file there or unset \(name)")
+        }
+        guard data.range(of: Data("-----BEGIN ".utf8)) != nil else {
+            throw IngestError(.configuration, "\(name)=\(path) is not a PEM file (no '-----BEGIN' line); give the PEM form (openssl x509/pkey -outform PEM)")
+        }
+        return path
+    }
 }
 
 /// The settings of the gRPC pull worker, with the Stepflow SDKs' variable names.
@@ -103,8 +165,10 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
     package var reconnect: Backoff
     /// Claim, completion and redirect limits of each task.
     package var taskPolicy: TaskPolicy
+    /// CA and client certificate for the TLS (`https://`) addresses.
+    package var tlsFiles: GRPCTLSFiles
 
-    package init(tasks: GRPCEndpoint, queueName: String = "ingest", maxConcurrent: Int = 4, blobs: GRPCEndpoint? = nil, maxMessageBytes: Int = 64 * 1024 * 1024) {
+    package init(tasks: GRPCEndpoint, queueName: String = "ingest", maxConcurrent: Int = 4, blobs: GRPCEndpoint? = nil, maxMessageBytes: Int = 64 * 1024 * 1024, tlsFiles: GRPCTLSFiles = GRPCTLSFiles()) {
         self.tasks = tasks
         self.queueName = queueName
         self.maxConcurrent = maxConcurrent
@@ -112,10 +176,12 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
         self.maxMessageBytes = maxMessageBytes
         self.reconnect = Backoff(initial: .milliseconds(250), maximum: .seconds(10))
         self.taskPolicy = TaskPolicy(maxInputBytes: maxMessageBytes)
+        self.tlsFiles = tlsFiles
     }
 
-    /// Reads STEPFLOW_TASKS_URL, STEPFLOW_QUEUE_NAME, STEPFLOW_MAX_CONCURRENT, STEPFLOW_BLOB_URL and
-    /// INGEST_MAX_BODY_BYTES. Throws `IngestError(.configuration)` naming the variable.
+    /// Reads STEPFLOW_TASKS_URL, STEPFLOW_QUEUE_NAME, STEPFLOW_MAX_CONCURRENT, STEPFLOW_BLOB_URL,
+    /// INGEST_MAX_BODY_BYTES and the STEPFLOW_TLS_* files. Throws `IngestError(.configuration)`
+    /// naming the variable.
     package static func fromEnvironment(_ env: Environment) throws(IngestError) -> GRPCWorkerSettings {
         guard let tasksText = env.string("STEPFLOW_TASKS_URL") else {
             throw IngestError(.configuration, "STEPFLOW_TASKS_URL is required with STEPFLOW_TRANSPORT=grpc: the orchestrator's gRPC address, e.g. 127.0.0.1:7840 or http://stepflow-server:7840")
@@ -128,7 +194,15 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
         let queue = env.string("STEPFLOW_QUEUE_NAME") ?? "ingest"
         let maxConcurrent = try env.int("STEPFLOW_MAX_CONCURRENT", default: 4, range: 1...1024)
         let maxBytes = try env.int("INGEST_MAX_BODY_BYTES", default: 64 * 1024 * 1024, range: 1...Int(Int32.max))
-        return GRPCWorkerSettings(tasks: tasks, queueName: queue, maxConcurrent: maxConcurrent, blobs: blobs, maxMessageBytes: maxBytes)
+        let tlsFiles = try GRPCTLSFiles.fromEnvironment(env)
+        // The operator wrote these addresses, so a mismatch is a mistake to fix, not to guess at.
+        if tasks.tls, let blobs, !blobs.tls {
+            throw IngestError(.configuration, "STEPFLOW_BLOB_URL=\(blobs) is plaintext but STEPFLOW_TASKS_URL=\(tasks) uses TLS: blobs would travel unencrypted; give https:// for STEPFLOW_BLOB_URL or unset it (it defaults to the tasks address)")
+        }
+        if !tlsFiles.isEmpty, !tasks.tls, !(blobs?.tls ?? false) {
+            throw IngestError(.configuration, "STEPFLOW_TLS_* files are set but STEPFLOW_TASKS_URL=\(tasks) is plaintext: they only apply to TLS; give https://host:port for STEPFLOW_TASKS_URL or unset the STEPFLOW_TLS_* variables")
+        }
+        return GRPCWorkerSettings(tasks: tasks, queueName: queue, maxConcurrent: maxConcurrent, blobs: blobs, maxMessageBytes: maxBytes, tlsFiles: tlsFiles)
     }
 }
 

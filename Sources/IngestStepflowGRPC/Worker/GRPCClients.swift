@@ -10,50 +10,170 @@ import Synchronization
 /// One gRPC client per orchestrator address, made on first use (a task may name an orchestrator
 /// other than the one the worker pulls from). Their connections run inside ``run()``, a child of
 /// the worker's task group; ``shutdown()`` ends them once the last task completed.
+///
+/// A client idle for ``ClientUses/idleLimit`` (no call in flight) is closed and forgotten by a
+/// sweep every ``sweepInterval``, so orchestrators that moved or went away do not keep
+/// connections (and their reconnect attempts) forever; the next call makes a fresh one. The
+/// TasksService client (and BlobService's, when at the same address) is never evicted.
 package final class GRPCConnections: Sendable {
     typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
 
-    private let clients = Mutex<[GRPCEndpoint: Client]>([:])
+    private struct State {
+        var clients: [GRPCEndpoint: Client] = [:]
+        var uses: ClientUses
+    }
+
+    private let state: Mutex<State>
+    private let tlsFiles: GRPCTLSFiles
+    private let sweepInterval: Duration
+    /// Monotonic time since this value was made (a seam: tests pass their own).
+    private let now: @Sendable () -> Duration
+    /// Waits between sweeps; throws when cancelled (a seam: tests pass a blocking fake).
+    private let sleep: @Sendable (Duration) async throws -> Void
     private let started: AsyncStream<Client>
     private let starter: AsyncStream<Client>.Continuation
 
-    package init() {
+    /// - Parameters:
+    ///   - pinned: the addresses never evicted (the tasks endpoint).
+    ///   - idleLimit: how long a client goes unused before it is closed.
+    ///   - sweepInterval: how often idle clients are looked for.
+    package init(
+        pinned: Set<GRPCEndpoint> = [],
+        tlsFiles: GRPCTLSFiles = GRPCTLSFiles(),
+        idleLimit: Duration = .seconds(300),
+        sweepInterval: Duration = .seconds(30),
+        now: (@Sendable () -> Duration)? = nil,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) {
+        let origin = ContinuousClock.now
+        self.now = now ?? { origin.duration(to: .now) }
+        self.state = Mutex(State(uses: ClientUses(pinned: pinned, idleLimit: idleLimit)))
+        self.tlsFiles = tlsFiles
+        self.sweepInterval = sweepInterval
+        self.sleep = sleep
         (started, starter) = AsyncStream.makeStream(of: Client.self)
     }
 
-    /// The client for `endpoint`, created (and its connections started) on first use.
-    func client(for endpoint: GRPCEndpoint) throws -> Client {
-        try clients.withLock { clients in
-            if let client = clients[endpoint] { return client }
-            let transport = try HTTP2ClientTransport.Posix(
-                target: .dns(host: endpoint.host, port: endpoint.port),
-                transportSecurity: endpoint.tls ? .tls : .plaintext,
-                config: .defaults { config in
-                    // Reconnect quickly after an orchestrator restart; our loop adds its own back-off.
-                    config.backoff = .init(initial: .milliseconds(250), max: .seconds(5), multiplier: 2, jitter: 0.2)
-                }
-            )
-            let client = GRPCClient(transport: transport)
-            clients[endpoint] = client
-            starter.yield(client)
+    /// Calls `body` with the client for `endpoint` (created, and its connections started, on
+    /// first use), counted as in flight so the sweep does not close it meanwhile.
+    func withClient<Result: Sendable>(_ endpoint: GRPCEndpoint, _ body: (Client) async throws -> Result) async throws -> Result {
+        let client = try state.withLock { state in
+            let client = try state.clients[endpoint] ?? makeClient(endpoint, into: &state)
+            state.uses.begin(endpoint, now: now())
             return client
+        }
+        defer { state.withLock { $0.uses.end(endpoint, now: now()) } }
+        return try await body(client)
+    }
+
+    private func makeClient(_ endpoint: GRPCEndpoint, into state: inout State) throws -> Client {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: endpoint.host, port: endpoint.port),
+            transportSecurity: endpoint.tls ? Self.tls(tlsFiles) : .plaintext,
+            config: .defaults { config in
+                // Reconnect quickly after an orchestrator restart; our loop adds its own back-off.
+                config.backoff = .init(initial: .milliseconds(250), max: .seconds(5), multiplier: 2, jitter: 0.2)
+            }
+        )
+        let client = GRPCClient(transport: transport)
+        state.clients[endpoint] = client
+        starter.yield(client)
+        return client
+    }
+
+    /// TLS trusting STEPFLOW_TLS_CA_FILE (else the system's roots), presenting the client
+    /// certificate when STEPFLOW_TLS_CERT_FILE/KEY_FILE are set (mutual TLS).
+    static func tls(_ files: GRPCTLSFiles) -> HTTP2ClientTransport.Posix.TransportSecurity {
+        .tls { config in
+            if let ca = files.caFile {
+                config.trustRoots = .certificates([.file(path: ca, format: .pem)])
+            }
+            if let cert = files.certFile, let key = files.keyFile {
+                config.certificateChain = [.file(path: cert, format: .pem)]
+                config.privateKey = .file(path: key, format: .pem)
+            }
         }
     }
 
-    /// Runs every client's connections until ``shutdown()``.
+    /// Closes and forgets the clients idle for the limit at `now`; returns their addresses.
+    @discardableResult
+    func evictIdle(now: Duration) -> [GRPCEndpoint] {
+        let evicted = state.withLock { state in
+            state.uses.idleClients(now: now).compactMap { endpoint -> (GRPCEndpoint, Client)? in
+                state.uses.forget(endpoint)
+                return state.clients.removeValue(forKey: endpoint).map { (endpoint, $0) }
+            }
+        }
+        for (_, client) in evicted { client.beginGracefulShutdown() }
+        return evicted.map(\.0)
+    }
+
+    /// The addresses that have a client now (tests).
+    var cachedEndpoints: Set<GRPCEndpoint> { state.withLock { Set($0.clients.keys) } }
+
+    /// Runs every client's connections, and the idle sweep, until ``shutdown()``.
     package func run() async {
         await withDiscardingTaskGroup { group in
+            group.addTask { [self] in
+                while (try? await sleep(sweepInterval)) != nil, !Task.isCancelled {
+                    evictIdle(now: now())
+                }
+            }
             for await client in started {
                 group.addTask { try? await client.runConnections() }
             }
+            group.cancelAll()
         }
     }
 
     /// Lets in-flight RPCs finish, then closes every connection; ``run()`` returns.
     package func shutdown() {
         starter.finish()
-        for client in clients.withLock({ Array($0.values) }) {
+        for client in state.withLock({ Array($0.clients.values) }) {
             client.beginGracefulShutdown()
+        }
+    }
+}
+
+/// Calls in flight and last use per client address: the sweep's inputs, kept apart from the
+/// clients and the clock so the eviction rule is a pure function.
+struct ClientUses: Sendable, Equatable {
+    struct Record: Sendable, Equatable {
+        var inFlight = 0
+        /// When the last call ended (or the first began), in monotonic time.
+        var lastUse: Duration
+    }
+
+    /// Never evicted (the tasks endpoint: the pull stream lives there).
+    let pinned: Set<GRPCEndpoint>
+    let idleLimit: Duration
+    private(set) var records: [GRPCEndpoint: Record] = [:]
+
+    init(pinned: Set<GRPCEndpoint>, idleLimit: Duration, records: [GRPCEndpoint: Record] = [:]) {
+        self.pinned = pinned
+        self.idleLimit = idleLimit
+        self.records = records
+    }
+
+    mutating func begin(_ endpoint: GRPCEndpoint, now: Duration) {
+        records[endpoint, default: Record(lastUse: now)].inFlight += 1
+    }
+
+    mutating func end(_ endpoint: GRPCEndpoint, now: Duration) {
+        guard var record = records[endpoint] else { return }
+        record.inFlight = max(0, record.inFlight - 1)
+        record.lastUse = now
+        records[endpoint] = record
+    }
+
+    mutating func forget(_ endpoint: GRPCEndpoint) {
+        records[endpoint] = nil
+    }
+
+    /// The clients to close at `now`: no call in flight, unused for `idleLimit` or longer, not pinned.
+    func idleClients(now: Duration) -> [GRPCEndpoint] {
+        records.compactMap { endpoint, record in
+            !pinned.contains(endpoint) && record.inFlight == 0 && now - record.lastUse >= idleLimit ? endpoint : nil
         }
     }
 }
@@ -80,44 +200,51 @@ package struct GRPCTaskSource: TaskSource {
     let calls: GRPCCallOptions
 
     package func pullTasks(_ request: Stepflow_V1_PullTasksRequest, body: @escaping @Sendable (AssignmentReader) async throws -> Void) async throws {
-        let client = Stepflow_V1_TasksService.Client(wrapping: try connections.client(for: endpoint))
-        try await client.pullTasks(request: ClientRequest(message: request), options: calls.options(timeout: nil)) { response in
-            if case .failure(let error) = response.accepted { throw error }
-            var iterator = response.messages.makeAsyncIterator()
-            try await body(AssignmentReader { try await iterator.next() })
+        try await connections.withClient(endpoint) { client in
+            try await Stepflow_V1_TasksService.Client(wrapping: client).pullTasks(request: ClientRequest(message: request), options: calls.options(timeout: nil)) { response in
+                if case .failure(let error) = response.accepted { throw error }
+                var iterator = response.messages.makeAsyncIterator()
+                try await body(AssignmentReader { try await iterator.next() })
+            }
         }
     }
 
     package func orchestratorURL(forRun runID: String) async throws -> String {
-        let client = Stepflow_V1_TasksService.Client(wrapping: try connections.client(for: endpoint))
         var request = Stepflow_V1_GetOrchestratorForRunRequest()
         request.runID = runID
-        return try await client.getOrchestratorForRun(request, options: calls.options(timeout: .seconds(10))).orchestratorServiceURL
+        return try await connections.withClient(endpoint) { client in
+            try await Stepflow_V1_TasksService.Client(wrapping: client).getOrchestratorForRun(request, options: calls.options(timeout: .seconds(10))).orchestratorServiceURL
+        }
     }
 }
 
 /// `OrchestratorService` over gRPC, at the address each task names.
 package struct GRPCOrchestratorService: OrchestratorService {
     let connections: GRPCConnections
+    /// The worker's TasksService address: its security applies to every task's address.
+    let tasks: GRPCEndpoint
     let calls: GRPCCallOptions
 
-    private func client(_ url: String) throws -> Stepflow_V1_OrchestratorService.Client<HTTP2ClientTransport.Posix> {
-        let endpoint: GRPCEndpoint
+    /// The address `url` is reached at: parsed, then never less secure than the tasks address.
+    func endpoint(_ url: String) throws -> GRPCEndpoint {
         do {
-            endpoint = try GRPCEndpoint.parse(url, what: "orchestrator_service_url")
+            return tasks.securing(try GRPCEndpoint.parse(url, what: "orchestrator_service_url"))
         } catch {
             throw RPCError(code: .invalidArgument, message: error.message)
         }
-        return Stepflow_V1_OrchestratorService.Client(wrapping: try connections.client(for: endpoint))
     }
 
     package func taskHeartbeat(_ request: Stepflow_V1_TaskHeartbeatRequest, at url: String) async throws -> Stepflow_V1_TaskHeartbeatResponse {
-        // Shorter than the orchestrator's 5 s crash detection, so a stuck call is retried in time.
-        try await client(url).taskHeartbeat(request, options: calls.options(timeout: .seconds(4)))
+        try await connections.withClient(try endpoint(url)) { client in
+            // Shorter than the orchestrator's 5 s crash detection, so a stuck call is retried in time.
+            try await Stepflow_V1_OrchestratorService.Client(wrapping: client).taskHeartbeat(request, options: calls.options(timeout: .seconds(4)))
+        }
     }
 
     package func completeTask(_ request: Stepflow_V1_CompleteTaskRequest, at url: String) async throws {
-        _ = try await client(url).completeTask(request, options: calls.options(timeout: .seconds(30)))
+        _ = try await connections.withClient(try endpoint(url)) { client in
+            try await Stepflow_V1_OrchestratorService.Client(wrapping: client).completeTask(request, options: calls.options(timeout: .seconds(30)))
+        }
     }
 }
 
@@ -132,8 +259,9 @@ package struct GRPCBlobReader: BlobReader {
         request.blobID = id
         let response: Stepflow_V1_GetBlobResponse
         do {
-            let client = Stepflow_V1_BlobService.Client(wrapping: try connections.client(for: endpoint))
-            response = try await client.getBlob(request, options: calls.options(timeout: .seconds(60)))
+            response = try await connections.withClient(endpoint) { client in
+                try await Stepflow_V1_BlobService.Client(wrapping: client).getBlob(request, options: calls.options(timeout: .seconds(60)))
+            }
         } catch let error as RPCError where error.code == .notFound {
             throw IngestError(.invalidInput, "blob \(id) does not exist in the orchestrator's blob store (\(endpoint)); store the document with /builtin/put_blob and pass the blob_id it returns")
         } catch let error as RPCError where error.code == .resourceExhausted {

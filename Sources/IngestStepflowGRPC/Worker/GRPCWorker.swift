@@ -30,10 +30,11 @@ package struct GRPCWorker<Component: TaskComponent>: Service {
     }
 
     package func run() async throws {
-        let connections = GRPCConnections()
+        // The pull stream's client stays; blobs at another address may be evicted when idle.
+        let connections = GRPCConnections(pinned: [settings.tasks], tlsFiles: settings.tlsFiles)
         let calls = GRPCCallOptions(maxMessageBytes: settings.maxMessageBytes)
         let source = GRPCTaskSource(connections: connections, endpoint: settings.tasks, calls: calls)
-        let orchestrator = GRPCOrchestratorService(connections: connections, calls: calls)
+        let orchestrator = GRPCOrchestratorService(connections: connections, tasks: settings.tasks, calls: calls)
         let blobs = GRPCBlobReader(connections: connections, endpoint: settings.blobs, calls: calls)
         await WorkerLoop(
             source: source,

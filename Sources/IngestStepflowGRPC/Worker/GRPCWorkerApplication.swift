@@ -29,6 +29,8 @@ package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSett
         "instance_id": "\(state.instanceID)",
         "tasks_url": "\(settings.tasks)",
         "blob_url": "\(settings.blobs)",
+        "tls_ca_file": "\(settings.tlsFiles.caFile ?? (settings.tasks.tls ? "system roots" : "-"))",
+        "tls_client_certificate": "\(settings.tlsFiles.certFile ?? "-")",
         "queue": "\(settings.queueName)",
         "max_concurrent": "\(settings.maxConcurrent)",
         "max_message_bytes": "\(settings.maxMessageBytes)",
