@@ -68,7 +68,7 @@ package final class GRPCConnections: Sendable {
 
     private func makeClient(_ endpoint: GRPCEndpoint, into state: inout State) throws -> Client {
         let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: endpoint.host, port: endpoint.port),
+            target: Self.target(endpoint),
             transportSecurity: endpoint.tls ? Self.tls(tlsFiles) : .plaintext,
             config: .defaults { config in
                 // Reconnect quickly after an orchestrator restart; our loop adds its own back-off.
@@ -79,6 +79,19 @@ package final class GRPCConnections: Sendable {
         state.clients[endpoint] = client
         starter.yield(client)
         return client
+    }
+
+    /// A DNS name is resolved (and, with TLS, is the name the certificate must carry). With TLS an
+    /// IP address is dialled as such: the DNS target would send it as the TLS server name, which
+    /// TLS forbids (NIOSSL refuses the connection), so its certificate is checked against the
+    /// trusted roots only.
+    static func target(_ endpoint: GRPCEndpoint) -> any ResolvableTarget {
+        let dns: ResolvableTargets.DNS = .dns(host: endpoint.host, port: endpoint.port)
+        guard endpoint.tls else { return dns }
+        if endpoint.host.contains(":") { return ResolvableTargets.IPv6.ipv6(host: endpoint.host, port: endpoint.port) }
+        let octets = endpoint.host.split(separator: ".", omittingEmptySubsequences: false)
+        if octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) { return ResolvableTargets.IPv4.ipv4(host: endpoint.host, port: endpoint.port) }
+        return dns
     }
 
     /// TLS trusting STEPFLOW_TLS_CA_FILE (else the system's roots), presenting the client
