@@ -108,6 +108,23 @@ struct GRPCTLSTests {
         #expect(GRPCConnections.target(GRPCEndpoint(host: "127.0.0.1", port: 1, tls: false)) is ResolvableTargets.DNS)
     }
 
+    @Test func filesThatDoNotLoadAreAConfigurationErrorAtStartup() throws {
+        let pki = try PKI()
+        defer { pki.remove() }
+        try GRPCTLSFiles(caFile: pki.path("ca.pem"), certFile: pki.path("client.pem"), keyFile: pki.path("client.key")).checkLoadable()
+        // The server's key is not the client certificate's.
+        #expect { try GRPCTLSFiles(certFile: pki.path("client.pem"), keyFile: pki.path("server.key")).checkLoadable() } throws: { error in
+            guard let error = error as? IngestError else { return false }
+            return error.reason == .configuration && error.message.contains("STEPFLOW_TLS_KEY_FILE=\(pki.path("server.key"))")
+        }
+        // PEM armour around garbage.
+        try Data("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".utf8).write(to: URL(filePath: pki.path("bad.pem")))
+        #expect(throws: IngestError.self) { try GRPCTLSFiles(caFile: pki.path("bad.pem")).checkLoadable() }
+        // And through the settings `ingest serve` reads.
+        let env = Environment(["STEPFLOW_TRANSPORT": "grpc", "STEPFLOW_TASKS_URL": "https://stepflow:7840", "STEPFLOW_TLS_CA_FILE": pki.path("bad.pem")])
+        #expect(throws: IngestError.self) { try GRPCWorkerSettings.selected(transportOption: nil, env) }
+    }
+
     @Test func withoutTheClientCertificateOrTheCAItFails() async throws {
         let pki = try PKI()
         defer { pki.remove() }

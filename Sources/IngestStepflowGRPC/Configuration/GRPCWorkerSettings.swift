@@ -216,6 +216,9 @@ extension GRPCWorkerSettings {
         } else {
             transport = try WorkerTransport.fromEnvironment(env)
         }
-        return transport == .grpc ? try fromEnvironment(env) : nil
+        guard transport == .grpc else { return nil }
+        let settings = try fromEnvironment(env)
+        try settings.tlsFiles.checkLoadable()
+        return settings
     }
 }

@@ -191,6 +191,22 @@ struct ClientUses: Sendable, Equatable {
     }
 }
 
+extension GRPCTLSFiles {
+    /// Loads the files as the connections will (certificates, key, and that the key is the
+    /// certificate's), so a wrong file exits 2 at startup rather than failing every call.
+    package func checkLoadable() throws(IngestError) {
+        guard !isEmpty else { return }
+        do {
+            _ = try HTTP2ClientTransport.Posix(target: .dns(host: "localhost", port: 1), transportSecurity: GRPCConnections.tls(self))
+        } catch {
+            let named = [("STEPFLOW_TLS_CA_FILE", caFile), ("STEPFLOW_TLS_CERT_FILE", certFile), ("STEPFLOW_TLS_KEY_FILE", keyFile)]
+                .compactMap { name, path in path.map { "\(name)=\($0)" } }.joined(separator: ", ")
+            let cause = (error as? RuntimeError)?.cause.map { "\($0)" } ?? "\(error)"
+            throw IngestError(.configuration, "the TLS files cannot be used (\(named)): \(cause); give PEM certificates and the private key that belongs to STEPFLOW_TLS_CERT_FILE")
+        }
+    }
+}
+
 /// Per-call options: messages up to the configured size both ways, fail fast when the
 /// orchestrator is unreachable (our loops decide when to retry), and a timeout per unary call.
 struct GRPCCallOptions: Sendable {
