@@ -24,8 +24,9 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// chunked) before it is read and keeps it until its reply is ready, execution included; a
     /// request that does not fit waits. A body costs about three times its size while it is
     /// handled (the bytes, the parsed JSON, the decoded base64 document), so this bounds the
-    /// worker's memory for bodies near 3 × this value, however many executes arrive. A blob's
-    /// content, which arrives in the orchestrator's reply POST, is held by its execution until it ends.
+    /// worker's memory for bodies near 3 × this value, however many executes arrive. The same
+    /// budget (``documentBudget()``) covers every execution's document on both transports: a URL
+    /// download or blob read reserves its bytes before reading and holds them until it ends.
     package var maxInflightBodyBytes: Int
     /// INGEST_MAX_FILE_BYTES, read with the pipeline's settings (`ServeCommand` copies it here):
     /// what a URL download of unknown length reserves in the budget, and the cap on a raw blob.
