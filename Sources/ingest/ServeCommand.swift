@@ -33,7 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("configuration error: \(error.message)")
             Terminal.error(error.message)
         }
-        let server: ServerConfiguration
+        var server: ServerConfiguration
         let grpc: GRPCWorkerSettings?
         do {
             server = try ServerConfiguration.fromEnvironment(env)
@@ -44,6 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let runtime = try Startup.runtime(env, forWorker: true, logger: logger, report: report)
         logger.info("embedder: \(runtime.embedderSummary)")
+        server.maxFileBytes = runtime.pipeline.settings.maxFileBytes
         do {
             if let grpc {
                 try await runGRPCWorker(server: server, settings: grpc, ingester: runtime.pipeline, logger: logger)

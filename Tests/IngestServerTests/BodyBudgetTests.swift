@@ -107,4 +107,68 @@ import Testing
         // The same two with room for both: they overlap, so the bound above is the budget's doing.
         #expect(try await peakOfTwoExecutes(budget: 1 << 20) == 2)
     }
+
+    final class Box: Sendable { let value = Mutex(0) }
+    final class Gate: Sendable { let state = Mutex((aHolds: false, released: false)) }
+
+    /// A components/execute naming the URL `http://docs.example/<name>.md`.
+    static func urlExecute(_ name: String) -> String {
+        #"{"jsonrpc":"2.0","id":"\#(name)","method":"components/execute","params":{"component":"/ingest","input":{"source":"http://docs.example/\#(name).md"}}}"#
+    }
+
+    /// A document reserved by the execution (as a URL download does) adds to its request's hold:
+    /// a need of the whole budget runs within what is left instead of waiting for itself, and a
+    /// wait past the execute deadline while another execution holds the budget is -32003
+    /// `resource_unavailable`.
+    @Test func anExecutionsDocumentSharesTheBudgetWithItsRequest() async throws {
+        let held = Box()
+        let ingester = FakeIngester { request in
+            let hold = try #require(BudgetHold.current)
+            try await hold.reserve(upTo: 10_000)  // the whole budget: cut to what the request left
+            held.value.withLock { $0 = hold.held }
+            return try await FakeIngester.indexing(request)
+        }
+        let app = TestApp.make(ingester: ingester) { config in
+            config.maxInflightBodyBytes = 10_000
+            config.executeTimeout = .seconds(30)
+        }
+        try await app.test(.router) { client in
+            let reply = try await client.rpc(#"{"jsonrpc":"2.0","id":"u","method":"components/execute","params":{"component":"/ingest","input":{"source":"http://docs.example/a.md"}}}"#).json()
+            #expect(reply["result"]?["output"]?["status"] == "indexed", "\(reply)")
+        }
+        #expect(held.value.withLock { $0 } == 10_000)
+    }
+
+    @Test func aDocumentWaitingPastTheDeadlineIsResourceUnavailable() async throws {
+        // "a" takes most of the budget and keeps it (past its own deadline) until the test lets
+        // go; "b" waits for room past its deadline.
+        let gate = Gate()
+        let ingester = FakeIngester { request in
+            let first = request.input == .url("http://docs.example/a.md")
+            try await BudgetHold.current?.reserve(upTo: 8_000)
+            if first {
+                gate.state.withLock { $0.aHolds = true }
+                while !gate.state.withLock({ $0.released }) { try? await Task.sleep(for: .milliseconds(10)) }
+            }
+            return try await FakeIngester.indexing(request)
+        }
+        let app = TestApp.make(ingester: ingester) { config in
+            config.maxInflightBodyBytes = 10_000
+            config.executeTimeout = .milliseconds(300)
+        }
+        try await app.test(.router) { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await client.rpc(Self.urlExecute("a")) }
+                group.addTask {
+                    while !gate.state.withLock({ $0.aHolds }) { try await Task.sleep(for: .milliseconds(5)) }
+                    let reply = try await client.rpc(Self.urlExecute("b")).json()
+                    gate.state.withLock { $0.released = true }
+                    #expect(reply["error"]?["code"] == .int(JSONRPCError.executionFailedCode), "\(reply)")
+                    #expect(reply["error"]?["data"]?["reason"] == "resource_unavailable", "\(reply)")
+                    #expect(reply["error"]?["message"]?.stringValue?.contains("INGEST_MAX_INFLIGHT_BODY_BYTES") == true, "\(reply)")
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
 }

@@ -107,6 +107,7 @@ import Testing
             (ComponentFailure(reason: .internalError, source: "/d/a.pdf", message: "bug", outcome: outcome), JSONRPCError.executionFailedCode),
             (ComponentFailure(reason: .embedFailed, source: "/d/a.pdf", message: "503"), JSONRPCError.executionFailedCode),
             (ComponentFailure(reason: .cancelled, source: "/d/a.pdf", message: "deadline"), JSONRPCError.executionFailedCode),
+            (ComponentFailure(reason: .resourceUnavailable, source: "/d/a.pdf", message: "no room"), JSONRPCError.executionFailedCode),
         ]
         for (failure, code) in cases {
             let error = RPCController<FakeIngester>.error(for: failure)

@@ -33,6 +33,27 @@ final class FakeHTTP: HTTPTransport {
         #expect(http.seen.withLock { $0 } == ["GET \(base)/79ab accept=application/octet-stream"])
     }
 
+    /// Within an execution's budget hold: a raw blob over INGEST_MAX_FILE_BYTES is refused, and
+    /// the reservation taken before the read is trimmed to the blob once it has arrived.
+    @Test func aRawBlobOverTheFileLimitIsRefusedAndItsReservationTrimmed() async throws {
+        let budget = DocumentBudget(limitBytes: 10_000_000, maxFileBytes: 8)
+        let big = FakeHTTP(HTTPResponse(status: 200, headers: [("x-blob-type", "binary")], body: Data("# raw doc".utf8)))
+        let hold = BudgetHold(budget: budget)
+        let error = await #expect(throws: IngestError.self) {
+            try await BudgetHold.$current.withValue(hold) { try await RESTBlobReader(transport: big, baseURL: base).blob(id: "ed77") }
+        }
+        #expect(error?.reason == .tooLarge)
+        #expect(error?.message.contains("INGEST_MAX_FILE_BYTES (8)") == true, "\(String(describing: error))")
+
+        let small = FakeHTTP(HTTPResponse(status: 200, headers: [("x-blob-type", "binary")], body: Data("# doc".utf8)))
+        let ok = BudgetHold(budget: budget)
+        _ = try await BudgetHold.$current.withValue(ok) { try await RESTBlobReader(transport: small, baseURL: base).blob(id: "ed78") }
+        #expect(ok.held == 5)
+        ok.releaseAll()
+        hold.releaseAll()
+        #expect(budget.limiter.inUse == 0)
+    }
+
     @Test func aBinaryBlobIsTheDocumentWithItsFileName() async throws {
         let http = FakeHTTP(HTTPResponse(status: 200, headers: [("x-blob-type", "binary"), ("content-disposition", #"attachment; filename="doc.md""#)],
                                          body: Data("# raw doc".utf8)))

@@ -173,6 +173,7 @@ import Testing
         (.serviceUnavailable, .resourceUnavailable),
         (.embedFailed, .resourceUnavailable),
         (.leaseTimeout, .resourceUnavailable),
+        (.resourceUnavailable, .resourceUnavailable),
         (.cancelled, .componentFailed),
         (.authFailed, .componentFailed),
         (.dimensionMismatch, .componentFailed),
@@ -190,7 +191,7 @@ import Testing
     @Test func neverTimeoutNorUnreachable() {
         let reasons: [IngestError.Reason] = [
             .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed, .embedRejected,
-            .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .configuration, .invalidInput, .cancelled, .internalError,
+            .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .resourceUnavailable, .configuration, .invalidInput, .cancelled, .internalError,
         ]
         for reason in reasons {
             #expect(![.timeout, .unreachable].contains(TaskErrorMapping.code(for: reason)))

@@ -18,3 +18,13 @@ package protocol BlobReader: Sendable {
     ///   `service_unavailable` when the store does not answer in time.
     func blob(id: String) async throws -> BlobContent
 }
+
+/// The caps on what a blob read may bring into memory, the same for every transport.
+package enum BlobLimits {
+    /// Refuses a raw blob over INGEST_MAX_FILE_BYTES, as a path or URL of that size is refused.
+    package static func checkRaw(bytes: Int, blobID id: String, maxFileBytes: Int) throws(IngestError) {
+        guard bytes <= maxFileBytes else {
+            throw IngestError(.tooLarge, "blob \(id) is \(bytes) bytes, over INGEST_MAX_FILE_BYTES (\(maxFileBytes)); pass a smaller document or raise the limit")
+        }
+    }
+}

@@ -17,10 +17,15 @@ package struct IngestComponent: Sendable {
     let ingester: any DocumentIngesting
     /// Bound on one execution, blob read included (INGEST_EXECUTE_TIMEOUT_SECONDS).
     package let executeTimeout: Duration
+    /// The worker's budget for document bytes in flight, shared with its request bodies: each
+    /// execution gets a ``BudgetHold`` in it, which URL downloads and blob reads reserve from
+    /// (nil: nothing is reserved).
+    package let budget: DocumentBudget?
 
-    package init(ingester: any DocumentIngesting, executeTimeout: Duration) {
+    package init(ingester: any DocumentIngesting, executeTimeout: Duration, budget: DocumentBudget? = nil) {
         self.ingester = ingester
         self.executeTimeout = executeTimeout
+        self.budget = budget
     }
 
     /// Runs one execution: reads the blob first when the source is one, then the pipeline, all
@@ -32,17 +37,34 @@ package struct IngestComponent: Sendable {
         logger.info("ingest started", metadata: ["source": "\(described)"])
 
         let outcome: DocumentOutcome
+        // The document's bytes stay reserved until the execution ends: the pipeline holds them
+        // (conversion, hashing) until it returns. An HTTP request that carries the execution
+        // brings its own hold (its body's bytes), released with its reply.
+        let inherited = BudgetHold.current
+        let hold = inherited ?? budget.map(BudgetHold.init)
+        defer { if inherited == nil { hold?.releaseAll() } }
         do {
             let ingester = self.ingester
-            outcome = try await withDeadline(executeTimeout) {
-                let request: IngestRequest
-                if let blob = input.blob {
-                    request = try input.resolved(with: try await blobs.blob(id: blob.id))
-                } else {
-                    request = input.request
+            outcome = try await BudgetHold.$current.withValue(hold) {
+                try await withDeadline(executeTimeout) {
+                    let request: IngestRequest
+                    if let blob = input.blob {
+                        request = try input.resolved(with: try await blobs.blob(id: blob.id))
+                    } else {
+                        request = input.request
+                    }
+                    return try await ingester.ingest(request)
                 }
-                return try await ingester.ingest(request)
             }
+        } catch is ExecuteDeadlineExceeded where hold?.cancelledWhileWaiting == true {
+            let seconds = executeTimeout.components.seconds
+            let limit = hold?.budget.limitBytes ?? 0
+            logger.warning("ingest gave up waiting for room in the document budget", metadata: ["source": "\(described)", "timeout_seconds": "\(seconds)", "budget_bytes": "\(limit)"])
+            return .failure(ComponentFailure(
+                reason: .resourceUnavailable,
+                source: described,
+                message: "the worker had no room for its bytes within INGEST_EXECUTE_TIMEOUT_SECONDS (\(seconds) s): other documents held the budget of INGEST_MAX_INFLIGHT_BODY_BYTES (\(limit) bytes); retry later, add workers, or raise the budget with the memory limit"
+            ))
         } catch is ExecuteDeadlineExceeded {
             let seconds = executeTimeout.components.seconds
             logger.warning("ingest timed out", metadata: ["source": "\(described)", "timeout_seconds": "\(seconds)"])

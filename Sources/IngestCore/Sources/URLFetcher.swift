@@ -32,7 +32,17 @@ package struct URLFetcher: Sendable {
     /// Fetches `url`, following up to ``maxRedirects`` redirects, each hop checked by ``URLGuard``.
     /// - Throws: ``IngestError`` `too_large` as soon as the body (or its declared length) passes
     ///   `maxBytes`; `invalid_input` for a refused address; `unreadable` for HTTP errors.
+    ///
+    /// Inside an execution (``BudgetHold/current``), `maxBytes` (at most the whole budget) is
+    /// reserved before the first GET, since the length is known only at the head, and trimmed to
+    /// the declared length there; the rest stays held until the execution ends. A document above
+    /// the whole budget fails (`too_large`) at its declared length, before its body is read, or
+    /// as its body passes the budget.
     package func fetch(_ url: String, maxBytes: Int, allowHosts: Set<String>, timeout: Duration) async throws -> Fetched {
+        let hold = BudgetHold.current
+        var reserved = 0
+        var trimmed = false  // reserved is the declared length
+        if let hold { reserved = try await hold.reserve(upTo: maxBytes) }
         var current = url
         for _ in 0...maxRedirects {
             let (target, address) = try URLGuard.check(current, allowHosts: allowHosts, resolve: resolve)
@@ -45,12 +55,26 @@ package struct URLFetcher: Sendable {
                     guard (200..<300).contains(received.status) else { return false }  // no body needed
                     if let declared = received.header("content-length").flatMap(Int.init) {
                         guard declared <= maxBytes else { throw Self.tooLarge(url, size: "\(declared) bytes", maxBytes: maxBytes) }
+                        if let hold {
+                            guard declared <= reserved else { throw Self.overBudget(url, declared: declared, budget: hold.budget.limitBytes) }
+                            hold.giveBack(reserved - declared)
+                            reserved = declared
+                            trimmed = true
+                        }
                         body.reserveCapacity(declared)  // one buffer, no regrowth
                     }
                     return true
                 case .body(let buffer):
                     guard body.count + buffer.readableBytes <= maxBytes else {
                         throw Self.tooLarge(url, size: "more than \(maxBytes) bytes", maxBytes: maxBytes)
+                    }
+                    // Never more than was reserved (only reachable when INGEST_MAX_FILE_BYTES is
+                    // above the whole budget, or a body runs past its declared length).
+                    if let hold, body.count + buffer.readableBytes > reserved {
+                        guard trimmed else {
+                            throw Self.overBudget(url, declared: body.count + buffer.readableBytes, budget: hold.budget.limitBytes)
+                        }
+                        throw IngestError(.unreadable, "\(redactingCredentials(url)) sent more than its declared Content-Length (\(reserved) bytes); the download was stopped")
                     }
                     body.append(contentsOf: buffer.readableBytesView)
                     return true
@@ -77,6 +101,10 @@ package struct URLFetcher: Sendable {
             }
         }
         throw IngestError(.unreadable, "\(redactingCredentials(url)): more than \(maxRedirects) redirects")
+    }
+
+    private static func overBudget(_ url: String, declared: Int, budget: Int) -> IngestError {
+        IngestError(.tooLarge, "\(redactingCredentials(url)) is at least \(declared) bytes, more than the worker's whole budget for documents in flight, INGEST_MAX_INFLIGHT_BODY_BYTES (\(budget)); it was not downloaded: raise the budget (with the memory limit) or pass a smaller document")
     }
 
     private static func tooLarge(_ url: String, size: String, maxBytes: Int) -> IngestError {

@@ -4,7 +4,7 @@ import Synchronization
 /// in FIFO order. Shared by every caller of one client so that, say, Docling never sees more than
 /// DOCLING_MAX_IN_FLIGHT conversions however many requests the worker serves. A caller may take
 /// several permits at once (a weight), which makes it a byte budget: the worker's request bodies
-/// take one permit per byte (INGEST_MAX_INFLIGHT_BODY_BYTES).
+/// take one permit per byte (INGEST_MAX_INFLIGHT_BODY_BYTES, see ``DocumentBudget``).
 ///
 /// A final class over a `Mutex` rather than an actor: a task cancelled while it waits must be
 /// removed from the queue synchronously, from `withTaskCancellationHandler`'s `onCancel`, which

@@ -55,6 +55,9 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
         /// Another process kept the source's lease (was ingesting another version of it) for
         /// longer than INGEST_LEASE_WAIT_SECONDS.
         package static let leaseTimeout = Reason(rawValue: "lease_timeout")
+        /// The worker had no room for the document's bytes (INGEST_MAX_INFLIGHT_BODY_BYTES, held
+        /// by other executions) before the execution's deadline: trying again later may work.
+        package static let resourceUnavailable = Reason(rawValue: "resource_unavailable")
         /// A setting is missing or invalid.
         package static let configuration = Reason(rawValue: "configuration")
         /// Input that is not acceptable (bad shape, path outside the allowed roots, …).

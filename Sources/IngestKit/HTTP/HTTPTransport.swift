@@ -157,7 +157,7 @@ package struct AsyncHTTPTransport: HTTPTransport {
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw IngestError(.serviceUnavailable, "\(request.method) \(redactingCredentials(request.url)) timed out after \(timeout)", transient: true, transportFailure: .timedOut)
         } catch is NIOTooManyBytesError {
-            throw IngestError(.internalError, "\(request.method) \(redactingCredentials(request.url)): response larger than \(maxResponseBytes) bytes")
+            throw IngestError(.tooLarge, "\(request.method) \(redactingCredentials(request.url)): response larger than \(maxResponseBytes) bytes, not read")
         } catch {
             let failure = Self.classify(error)
             // An unrecognised error is named by its type only: its text can be a nested dump.

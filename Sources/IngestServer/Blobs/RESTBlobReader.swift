@@ -32,7 +32,21 @@ package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
     /// Redirects followed within the blob API's origin; a redirect to another origin is refused.
     package static var maxRedirects: Int { 5 }
 
+    /// Inside an execution, the blob's bytes are reserved in its ``BudgetHold`` before the GET:
+    /// the kind (raw or JSON) and size are known only once it has arrived, so the JSON cap
+    /// (``DocumentBudget/maxJSONBlobBytes``, at most the whole budget), trimmed to the body's size
+    /// after; a raw blob over INGEST_MAX_FILE_BYTES is refused (`too_large`). Give the transport
+    /// that same cap (``BlobAPIClient/transport(for:)``) so no larger body is read at all.
     package func blob(id: String) async throws(IngestError) -> BlobContent {
+        let hold = BudgetHold.current
+        let reserved = try await hold?.reserve(upTo: hold?.budget.maxJSONBlobBytes ?? 0) ?? 0
+        let response = try await read(id: id)
+        hold?.giveBack(reserved - response.body.count)
+        return try Self.content(of: response, blobID: id, baseURL: baseURL, maxFileBytes: hold?.budget.maxFileBytes)
+    }
+
+    /// The blob's final response, redirects followed.
+    private func read(id: String) async throws(IngestError) -> HTTPResponse {
         let encoded = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
         var url = "\(baseURL)/\(encoded)"
         for _ in 0...Self.maxRedirects {
@@ -40,13 +54,15 @@ package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
             let response: HTTPResponse
             do {
                 response = try await transport.send(request, timeout: timeout)
+            } catch let error as IngestError where error.reason == .tooLarge {
+                throw IngestError(.tooLarge, "blob \(id) is larger than a document may be (INGEST_MAX_FILE_BYTES, 4/3 of it for a JSON blob carrying base64); it was not read: pass a smaller document or raise INGEST_MAX_FILE_BYTES")
             } catch let error as IngestError {
                 throw IngestError(error.reason, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error.message); check STEPFLOW_BLOB_API_URL", transient: error.isTransient)
             } catch {
                 throw IngestError(.serviceUnavailable, "could not read blob \(id) from the blob API at \(redactingCredentials(baseURL)): \(error); check STEPFLOW_BLOB_API_URL", transient: true)
             }
             guard let next = try Self.redirect(of: response, from: url, baseURL: baseURL, blobID: id) else {
-                return try Self.content(of: response, blobID: id, baseURL: baseURL)
+                return response
             }
             url = next
         }
@@ -67,7 +83,7 @@ package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
 
     /// The blob in `response` (pure, for tests). A failed answer's body is not copied into the
     /// error: it comes from a server we do not control and the error reaches the caller.
-    package static func content(of response: HTTPResponse, blobID id: String, baseURL: String) throws(IngestError) -> BlobContent {
+    package static func content(of response: HTTPResponse, blobID id: String, baseURL: String, maxFileBytes: Int? = nil) throws(IngestError) -> BlobContent {
         switch response.status {
         case 200:
             break
@@ -78,6 +94,7 @@ package struct RESTBlobReader<Transport: HTTPTransport>: BlobReader {
         }
         let kind = response.header("x-blob-type")?.lowercased()
         if kind == "binary" {
+            if let maxFileBytes { try BlobLimits.checkRaw(bytes: response.body.count, blobID: id, maxFileBytes: maxFileBytes) }
             return .raw(bytes: response.body, filename: filename(fromDisposition: response.header("content-disposition")), contentType: nil)
         }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: response.body) else {
@@ -100,10 +117,16 @@ package enum BlobAPIClient {
     /// The process's client for blob reads: AsyncHTTPClient's own redirect following is off, so
     /// ``blob(id:)`` decides each hop (same origin only). It lives as long as the process, as
     /// `HTTPClient.shared` does.
-    package static let transport = AsyncHTTPTransport(client: HTTPClient(
+    package static let client = HTTPClient(
         eventLoopGroup: HTTPClient.defaultEventLoopGroup,
         configuration: HTTPClient.Configuration(redirectConfiguration: .disallow)
-    ))
+    )
+
+    /// The transport for blob reads within `budget`: no response over its JSON blob cap
+    /// (4/3 × INGEST_MAX_FILE_BYTES + 64 KiB) is read.
+    package static func transport(for budget: DocumentBudget) -> AsyncHTTPTransport {
+        AsyncHTTPTransport(client: client, maxResponseBytes: budget.maxJSONBlobBytes)
+    }
 }
 
 /// The blob reader when `initialize` named a blob API that the operator did not allow: every

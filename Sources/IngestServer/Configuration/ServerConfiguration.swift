@@ -24,9 +24,19 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// chunked) before it is read and keeps it until its reply is ready, execution included; a
     /// request that does not fit waits. A body costs about three times its size while it is
     /// handled (the bytes, the parsed JSON, the decoded base64 document), so this bounds the
-    /// worker's memory for bodies near 3 × this value, however many executes arrive. A blob's
-    /// content, which arrives in the orchestrator's reply POST, is held by its execution until it ends.
+    /// worker's memory for bodies near 3 × this value, however many executes arrive. The same
+    /// budget (``documentBudget()``) covers every execution's document on both transports: a URL
+    /// download or blob read reserves its bytes before reading and holds them until it ends.
     package var maxInflightBodyBytes: Int
+    /// INGEST_MAX_FILE_BYTES, read with the pipeline's settings (`ServeCommand` copies it here):
+    /// what a URL download of unknown length reserves in the budget, and the cap on a raw blob.
+    package var maxFileBytes: Int = 100 << 20
+    /// The worker's one budget for document bytes in flight (request bodies, URL downloads,
+    /// blob reads); make it once per worker and share it.
+    package func documentBudget() -> DocumentBudget {
+        DocumentBudget(limitBytes: maxInflightBodyBytes, maxFileBytes: maxFileBytes)
+    }
+
     /// Request bodies nested deeper than this many arrays/objects are refused (-32700) by a linear
     /// scan before they are decoded: decoding costs superlinear time in the depth (a 2.5 KB body
     /// 510 levels deep took ~2 s of CPU), and a message needs about 5 levels (envelope, params,

@@ -16,14 +16,17 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     let configuration: ServerConfiguration
     let state: WorkerState
     let metrics: WorkerMetrics
-    /// One permit per request-body byte (INGEST_MAX_INFLIGHT_BODY_BYTES): bounds the memory of
-    /// bodies being read, parsed and decoded, and of the executes that hold them.
-    let bodyBudget: AsyncLimiter
+    /// One permit per document byte (INGEST_MAX_INFLIGHT_BODY_BYTES): bounds the memory of
+    /// bodies being read, parsed and decoded, and of the documents executions download or read
+    /// as blobs; the component draws on the same budget.
+    let budget: DocumentBudget
+    var bodyBudget: AsyncLimiter { budget.limiter }
 
     /// A controller running `/ingest` executions on `ingester`.
     package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, metrics: WorkerMetrics) {
-        self.component = IngestComponent(ingester: ingester, executeTimeout: configuration.executeTimeout)
-        self.bodyBudget = AsyncLimiter(limit: configuration.maxInflightBodyBytes)
+        let budget = configuration.documentBudget()
+        self.component = IngestComponent(ingester: ingester, executeTimeout: configuration.executeTimeout, budget: budget)
+        self.budget = budget
         self.configuration = configuration
         self.state = state
         self.metrics = metrics
@@ -42,22 +45,31 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
 
     // MARK: - Envelope
 
-    /// Reserves the body's bytes in ``bodyBudget`` before reading it (the declared length, or
-    /// the body limit when chunked) and keeps them until the reply is ready, so concurrent
-    /// executes wait for room instead of holding more than the budget. A body declared over the
-    /// limit is refused unread and reserves nothing to speak of.
+    /// Reserves the body's bytes in ``budget`` before reading it (the declared length, or the
+    /// body limit when chunked, trimmed to the body once read) and keeps them until the reply is
+    /// ready, so concurrent executes wait for room instead of holding more than the budget. The
+    /// execution's own document (URL download, blob) is added to the same hold. A body declared
+    /// over the limit is refused unread and reserves nothing to speak of.
     func handle(_ request: Request, channel: (any Channel)?, logger: Logger) async throws -> Response {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         let weight = declared.map { $0 > configuration.maxBodyBytes ? 1 : $0 } ?? configuration.maxBodyBytes
-        return try await bodyBudget.withPermit(weight: weight) {
-            try await handleWithinBudget(request, declared: declared, channel: channel, logger: logger)
+        let hold = BudgetHold(budget: budget)
+        defer { hold.releaseAll() }
+        do {
+            try await hold.reserve(upTo: weight)
+        } catch {
+            throw CancellationError()
+        }
+        return try await BudgetHold.$current.withValue(hold) {
+            try await handleWithinBudget(request, declared: declared, hold: hold, channel: channel, logger: logger)
         }
     }
 
-    func handleWithinBudget(_ request: Request, declared: Int?, channel: (any Channel)?, logger: Logger) async throws -> Response {
+    func handleWithinBudget(_ request: Request, declared: Int?, hold: BudgetHold, channel: (any Channel)?, logger: Logger) async throws -> Response {
         let body: Data
         do {
             body = try await BoundedBody.collect(request.body, declaredLength: declared, limit: configuration.maxBodyBytes)
+            hold.giveBack(hold.held - body.count)  // a chunked body reserved the whole limit
         } catch let tooLarge as BoundedBody.TooLarge {
             metrics.recordRPC(method: "oversized", outcome: "error")
             let size = tooLarge.declaredLength.map { "\($0) bytes" } ?? "more than \(tooLarge.limit) bytes (chunked)"
@@ -239,7 +251,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         let callbacks = state.callbacks
         let callbackTimeout = configuration.callbackTimeout
         let metrics = self.metrics
-        let budget = self.bodyBudget
+        let budget = self.budget
         let blobAPI = configuration.blobAPI(fromInitialize: state.blobAPIFromInitialize)
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
@@ -251,20 +263,23 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             let final: FinalReply? = try? await withThrowingTaskGroup(of: FinalReply.self) { group in
                 group.addTask {
                     defer { sink.finish() }
-                    // The blob arrives in the orchestrator's reply POST, whose reservation ends
-                    // with that request: this execution holds the blob's size until it ends.
+                    // The request's reservation ended with its response head: this execution
+                    // holds its document's bytes (a blob from the orchestrator's reply POST, a
+                    // URL download) in a hold of its own until it ends.
                     let hold = BudgetHold(budget: budget)
                     defer { hold.releaseAll() }
                     // Stepflow 0.10/0.11 answer no `blobs/get` over SSE: their REST blob API, when
                     // configured (STEPFLOW_BLOB_API_URL, or initialize's blobApiUrl on an allowed
                     // origin); 0.9 the callback.
                     let blobs: any BlobReader = switch blobAPI {
-                    case .rest(let url): RESTBlobReader(transport: BlobAPIClient.transport, baseURL: url)
+                    case .rest(let url): RESTBlobReader(transport: BlobAPIClient.transport(for: budget), baseURL: url)
                     case .refused(let url): RefusedBlobReader(named: url)
                     case .callback: CallbackBlobReader(observability: observability, callbacks: callbacks, timeout: callbackTimeout, send: { sink.yield($0) }, logger: logger, hold: hold)
                     }
-                    let result = try await cancellingOnClose(closeSignal) {
-                        try await run(input, blobs, logger)
+                    let result = try await BudgetHold.$current.withValue(hold) {
+                        try await cancellingOnClose(closeSignal) {
+                            try await run(input, blobs, logger)
+                        }
                     }
                     let ok: Bool
                     if case .success = result { ok = true } else { ok = false }
@@ -284,39 +299,6 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
             try await writer.write(ByteBuffer(bytes: JSONRPCEncoder.sseEvent(data: final.data)))
             try await writer.finish(nil)
         })
-    }
-
-    /// Permits of the body budget held by one SSE execution beyond its request (its blob, once it
-    /// has arrived), all given back when the execution ends.
-    final class BudgetHold: Sendable {
-        let budget: AsyncLimiter
-        private let held = Mutex(0)
-
-        init(budget: AsyncLimiter) { self.budget = budget }
-
-        /// Waits until `bytes` fit in the budget, then holds them.
-        func take(_ bytes: Int) async throws {
-            let taken = try await budget.acquire(weight: bytes)
-            held.withLock { $0 += taken }
-        }
-
-        func releaseAll() {
-            let permits = held.withLock { held in
-                defer { held = 0 }
-                return held
-            }
-            if permits > 0 { budget.release(permits: permits) }
-        }
-
-        /// About the bytes `value` takes as JSON text (its strings and numbers), without encoding it.
-        static func approximateBytes(_ value: JSONValue) -> Int {
-            switch value {
-            case .null, .bool, .int, .double: 8
-            case .string(let text): text.utf8.count + 2
-            case .array(let items): items.reduce(2) { $0 + approximateBytes($1) + 1 }
-            case .object(let fields): fields.reduce(2) { $0 + $1.key.utf8.count + 4 + approximateBytes($1.value) }
-            }
-        }
     }
 
     /// The last SSE event of an execution, encoded, and whether it is a success.
@@ -363,7 +345,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
                 guard let data = result["data"] else {
                     throw IngestError(.invalidInput, "the orchestrator's blobs/get reply for blob \(blobID) has no data")
                 }
-                try await hold?.take(BudgetHold.approximateBytes(data))
+                try await hold?.reserve(upTo: data.approximateTextBytes)
                 return .json(data)
             case .failure(let error):
                 throw IngestError(.invalidInput, "blob \(blobID) could not be read from the orchestrator (\(error.code): \(error.message)); check the blob_id")

@@ -12,8 +12,10 @@ package struct IngestTaskComponent: TaskComponent {
     let metrics: WorkerMetrics
     let logger: Logger
 
-    package init(ingester: any DocumentIngesting, metrics: WorkerMetrics, executeTimeout: Duration, logger: Logger) {
-        self.component = IngestComponent(ingester: ingester, executeTimeout: executeTimeout)
+    /// - Parameter budget: the worker's budget for document bytes in flight (URL downloads and
+    ///   blob reads reserve from it), as the HTTP worker's; nil reserves nothing.
+    package init(ingester: any DocumentIngesting, metrics: WorkerMetrics, executeTimeout: Duration, budget: DocumentBudget? = nil, logger: Logger) {
+        self.component = IngestComponent(ingester: ingester, executeTimeout: executeTimeout, budget: budget)
         self.metrics = metrics
         self.logger = logger
     }

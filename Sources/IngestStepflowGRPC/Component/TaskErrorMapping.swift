@@ -14,9 +14,10 @@ package enum TaskErrorMapping {
         // roots, a refused URL, an unreadable, unsupported, empty, unparseable or too large document.
         case .invalidInput, .unreadable, .unsupportedFormat, .emptyDocument, .parseFailed, .tooLarge:
             .invalidInput
-        // A dependency is down or overloaded after our own retries, or another worker kept the
-        // document's lease: trying again later may work.
-        case .serviceUnavailable, .embedFailed, .leaseTimeout:
+        // A dependency is down or overloaded after our own retries, another worker kept the
+        // document's lease, or this worker had no room for the document's bytes in time:
+        // trying again later may work.
+        case .serviceUnavailable, .embedFailed, .leaseTimeout, .resourceUnavailable:
             .resourceUnavailable
         // A bug of ours (decoding our own output, an unexpected throw).
         case .internalError:

@@ -283,7 +283,24 @@ package struct GRPCBlobReader: BlobReader {
     let endpoint: GRPCEndpoint
     let calls: GRPCCallOptions
 
+    /// Inside an execution the blob's bytes are reserved in its ``BudgetHold`` before the call
+    /// (the JSON cap, at most the whole budget: the size is known only on arrival), trimmed to the
+    /// blob's size after; a raw blob over INGEST_MAX_FILE_BYTES is refused (`too_large`).
     package func blob(id: String) async throws(IngestError) -> BlobContent {
+        let hold = BudgetHold.current
+        let reserved = try await hold?.reserve(upTo: hold?.budget.maxJSONBlobBytes ?? 0) ?? 0
+        let content = try await read(id: id)
+        switch content {
+        case .raw(let bytes, _, _):
+            hold?.giveBack(reserved - bytes.count)
+            if let hold { try BlobLimits.checkRaw(bytes: bytes.count, blobID: id, maxFileBytes: hold.budget.maxFileBytes) }
+        case .json(let value):
+            hold?.giveBack(reserved - value.approximateTextBytes)
+        }
+        return content
+    }
+
+    private func read(id: String) async throws(IngestError) -> BlobContent {
         var request = Stepflow_V1_GetBlobRequest()
         request.blobID = id
         let response: Stepflow_V1_GetBlobResponse

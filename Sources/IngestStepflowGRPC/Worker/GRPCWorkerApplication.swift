@@ -19,7 +19,7 @@ package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSett
     let state = WorkerState(podName: server.podName)
     let status = PullStatus()
     let metrics = WorkerMetrics.shared
-    let component = IngestTaskComponent(ingester: ingester, metrics: metrics, executeTimeout: server.executeTimeout, logger: logger)
+    let component = IngestTaskComponent(ingester: ingester, metrics: metrics, executeTimeout: server.executeTimeout, budget: server.documentBudget(), logger: logger)
     var workerLogger = logger
     workerLogger[metadataKey: "worker_id"] = "\(state.instanceID)"
     let worker = GRPCWorker(settings: settings, component: component, workerID: state.instanceID, status: status, metrics: metrics, logger: workerLogger)
