@@ -118,7 +118,7 @@ package struct PullLoop<Source: TaskSource>: Sendable {
                             slots.release()
                             // grpc-swift refuses a message over the receive limit before decoding
                             // it, and the stream dies with it: the task is lost to this worker.
-                            if let rpc = error as? RPCError, rpc.code == .resourceExhausted { stream.oversized() }
+                            if let rpc = error as? RPCError, Self.isOversizedMessage(rpc) { stream.oversized() }
                             throw error
                         }
                         guard let next else {
@@ -143,7 +143,6 @@ package struct PullLoop<Source: TaskSource>: Sendable {
                     logger.warning("pull stream failed; reconnecting", metadata: ["error": "\(Self.describe(error))"])
                 }
             }
-            status.setConnected(false)
             if Task.isCancelled { break }
             let record = stream.snapshot
             let attempt = reconnects.streamEnded(
@@ -152,10 +151,23 @@ package struct PullLoop<Source: TaskSource>: Sendable {
                 deliveredTask: record.deliveredTask,
                 oversizedAssignment: record.oversizedAssignment
             )
+            // An oversized assignment says nothing about the orchestrator, which just sent it:
+            // reopen at once and stay ready (one assignment per reopened stream, no hot loop).
+            if record.oversizedAssignment { continue }
+            status.setConnected(false)
             let delay = reconnect.delay(attempt: attempt)
             do { try await Task.sleep(for: delay) } catch { break }
         }
         status.setConnected(false)
+    }
+
+    /// Whether the stream died because a message was over the receive limit. grpc-swift-nio-
+    /// transport 2.x reports it, on a stream the client half-closed (a server stream), as
+    /// INTERNAL "Failed to decode message resourceExhausted: "Message has exceeded the
+    /// configured maximum payload size (max: …, actual: …)""; RESOURCE_EXHAUSTED is accepted too.
+    static func isOversizedMessage(_ error: RPCError) -> Bool {
+        error.code == .resourceExhausted
+            || (error.code == .internalError && error.message.contains("exceeded the configured maximum payload size"))
     }
 
     static func describe(_ error: any Error) -> String {
