@@ -48,7 +48,7 @@ package struct ReconnectState: Sendable, Equatable {
     ///   - deliveredTask: it handed over at least one assignment.
     ///   - oversizedAssignment: it ended because an assignment was over
     ///     STEPFLOW_MAX_ASSIGNMENT_BYTES: the orchestrator is healthy (it sent a task), so this
-    ///     is no failure and the next stream opens after the shortest delay.
+    ///     is no failure (``PullLoop`` reopens such a stream at once, without a delay).
     package mutating func streamEnded(connected: Bool, lived: Duration, deliveredTask: Bool, oversizedAssignment: Bool = false) -> Int {
         if connected && (deliveredTask || oversizedAssignment || lived >= Self.healthyAge) {
             failures = 0
