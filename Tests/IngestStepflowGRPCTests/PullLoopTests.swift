@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import IngestKit
 import Logging
+import Synchronization
 import Testing
 
 @testable import IngestStepflowGRPC
@@ -20,10 +21,14 @@ import Testing
         orchestrator: FakeOrchestrator = FakeOrchestrator(),
         maxConcurrent: Int,
         status: PullStatus = PullStatus(),
+        onOversizedAssignment: @escaping @Sendable () -> Void = {},
         _ body: () async -> Void
     ) async {
         let runner = makeRunner(component, orchestrator: orchestrator, source: source)
-        let loop = WorkerLoop(source: source, runner: runner, settings: settings(maxConcurrent: maxConcurrent), workerID: "worker-1", status: status, logger: Logger(label: "test"))
+        let loop = WorkerLoop(
+            source: source, runner: runner, settings: settings(maxConcurrent: maxConcurrent), workerID: "worker-1", status: status, logger: Logger(label: "test"),
+            onOversizedAssignment: onOversizedAssignment
+        )
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await loop.run() }
             await body()
@@ -82,6 +87,44 @@ import Testing
         #expect(source.pullRequests.allSatisfy { $0.queueName == "ingest" && $0.workerID == "worker-1" })
     }
 
+    /// An assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES kills the stream inside grpc-swift
+    /// (RESOURCE_EXHAUSTED from the reader): it is counted once, the slot is given back, and the
+    /// next stream delivers the next task.
+    @Test func anOversizedAssignmentIsCountedAndTheNextStreamServes() async {
+        let oversized = Atomic<Int>(0)
+        let source = FakeTaskSource([
+            // What grpc-swift-nio-transport 2.x reports (seen against stepflow-server 0.13.0).
+            .stream([.fail(RPCError(code: .internalError, message: #"Failed to decode message resourceExhausted: "Message has exceeded the configured maximum payload size (max: 1000000, actual: 1200414)""#))]),
+            .stream([.fail(RPCError(code: .resourceExhausted, message: "Message has exceeded the configured maximum payload size (max: 1000, actual: 5000)"))]),
+            .stream([.assignment(executeTask("t1")), .stayOpen]),
+        ])
+        let orchestrator = FakeOrchestrator()
+        let status = PullStatus()
+        await withWorker(source: source, component: FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator, maxConcurrent: 1, status: status,
+                         onOversizedAssignment: { oversized.add(1, ordering: .relaxed) }) {
+            #expect(await eventually { orchestrator.acknowledged.count == 1 })
+            #expect(status.isReady)
+        }
+        #expect(oversized.load(ordering: .relaxed) == 2)
+        #expect(source.streamsOpened == 3)
+    }
+
+    @Test func otherStreamFailuresAreNotCountedAsOversized() async {
+        let oversized = Atomic<Int>(0)
+        let source = FakeTaskSource([
+            .refuse(RPCError(code: .resourceExhausted, message: "too many streams")),
+            .stream([.fail(RPCError(code: .unavailable, message: "orchestrator restarted"))]),
+            .stream([.fail(RPCError(code: .internalError, message: "Failed to decode message"))]),
+            .stream([.assignment(executeTask("t1")), .stayOpen]),
+        ])
+        let orchestrator = FakeOrchestrator()
+        await withWorker(source: source, component: FakeComponent(.succeed(.null)), orchestrator: orchestrator, maxConcurrent: 1,
+                         onOversizedAssignment: { oversized.add(1, ordering: .relaxed) }) {
+            #expect(await eventually { orchestrator.acknowledged.count == 1 })
+        }
+        #expect(oversized.load(ordering: .relaxed) == 0)
+    }
+
     @Test func readinessFollowsTheStream() async {
         let status = PullStatus()
         let source = FakeTaskSource([.stream([.stayOpen])])
@@ -110,6 +153,17 @@ import Testing
         var flapping = ReconnectState()
         let delays = (0..<10).map { _ in backoff.delay(attempt: flapping.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false)) }
         #expect(delays.last == .seconds(30) && delays == delays.sorted())
+    }
+
+    /// A stream ended by an assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES is no failure: the
+    /// orchestrator handed over a task, so the next stream opens after the shortest delay.
+    @Test func anOversizedAssignmentIsNotAFailure() {
+        var state = ReconnectState()
+        #expect(state.streamEnded(connected: false, lived: .zero, deliveredTask: false) == 1)
+        #expect(state.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false) == 2)
+        #expect(state.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false, oversizedAssignment: true) == 0)
+        #expect(state.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false, oversizedAssignment: true) == 0)
+        #expect(state.failures == 0)
     }
 
     @Test func growsExponentiallyUpToTheCap() {
@@ -159,6 +213,36 @@ import Testing
         #expect(custom.queueName == "docs")
         #expect(custom.maxConcurrent == 8)
         #expect(custom.taskPolicy.maxInputBytes == 1000)
+        #expect(custom.maxAssignmentBytes == 4000)
+    }
+
+    /// The pull stream's receive limit: 4 x INGEST_MAX_BODY_BYTES by default, capped at
+    /// Int32.max, never below INGEST_MAX_BODY_BYTES.
+    @Test func theAssignmentLimitDefaultsToFourBodiesAndIsValidated() throws {
+        let base = ["STEPFLOW_TASKS_URL": "127.0.0.1:7840"]
+        #expect(try GRPCWorkerSettings.fromEnvironment(Environment(base)).maxAssignmentBytes == 256 * 1024 * 1024)
+        let capped = try GRPCWorkerSettings.fromEnvironment(Environment(base.merging(["INGEST_MAX_BODY_BYTES": "1000000000"]) { $1 }))
+        #expect(capped.maxAssignmentBytes == Int(Int32.max))
+        let set = try GRPCWorkerSettings.fromEnvironment(Environment(base.merging(["INGEST_MAX_BODY_BYTES": "200000", "STEPFLOW_MAX_ASSIGNMENT_BYTES": "2000000"]) { $1 }))
+        #expect(set.maxAssignmentBytes == 2_000_000 && set.maxMessageBytes == 200_000)
+        for bad in ["199999", "0", "-1", "lots", "3000000000"] {
+            #expect(throws: IngestError.self) {
+                try GRPCWorkerSettings.fromEnvironment(Environment(base.merging(["INGEST_MAX_BODY_BYTES": "200000", "STEPFLOW_MAX_ASSIGNMENT_BYTES": bad]) { $1 }))
+            }
+        }
+        do {
+            _ = try GRPCWorkerSettings.fromEnvironment(Environment(base.merging(["INGEST_MAX_BODY_BYTES": "200000", "STEPFLOW_MAX_ASSIGNMENT_BYTES": "1000"]) { $1 }))
+            Issue.record("STEPFLOW_MAX_ASSIGNMENT_BYTES below INGEST_MAX_BODY_BYTES was accepted")
+        } catch {
+            #expect(error.message.contains("STEPFLOW_MAX_ASSIGNMENT_BYTES=1000") && error.message.contains("INGEST_MAX_BODY_BYTES=200000"), "\(error.message)")
+        }
+    }
+
+    @Test func thePullStreamReceivesUpToTheAssignmentLimit() {
+        let calls = GRPCCallOptions(maxMessageBytes: 200_000, maxAssignmentBytes: 2_000_000)
+        #expect(calls.pullOptions.maxRequestMessageBytes == 2_000_000)
+        #expect(calls.pullOptions.maxResponseMessageBytes == 2_000_000)
+        #expect(calls.options(timeout: .seconds(1)).maxRequestMessageBytes == 200_000)
     }
 
     @Test func theTransportComesFromTheOptionThenTheEnvironment() throws {

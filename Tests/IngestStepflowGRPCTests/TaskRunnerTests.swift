@@ -135,6 +135,11 @@ import Testing
 
         #expect(outcome == .completed(.error(.invalidInput)))
         #expect(component.executions == 0)
+        // The run's error says which limit, its value and what to do.
+        let request = orchestrator.acknowledged.first
+        guard case .error(let error)? = request?.result else { Issue.record("expected an error result"); return }
+        #expect(error.message.contains("INGEST_MAX_BODY_BYTES (\(fastPolicy.maxInputBytes) bytes)"), "\(error.message)")
+        #expect(error.message.contains("blob_id"))
     }
 
     @Test func listComponentsIsAnsweredWithTheCatalogAndNotClaimed() async throws {

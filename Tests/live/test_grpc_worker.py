@@ -187,13 +187,13 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30
     return proc.returncode
 
 
-def _start_server(port: int, work: Path) -> subprocess.Popen:
+def _start_server(port: int, work: Path, config_text: str = SERVER_CONFIG) -> subprocess.Popen:
     binary = SERVER_VENV / "lib" / "python3.11" / "site-packages" / "stepflow_orchestrator" / "bin" / "stepflow-server"
     if not binary.exists():
         found = list(SERVER_VENV.glob("lib/python*/site-packages/stepflow_orchestrator/bin/stepflow-server"))
         binary = found[0] if found else binary
     config = work / "stepflow13.yml"
-    config.write_text(SERVER_CONFIG)
+    config.write_text(config_text)
     log = work / "stepflow13.log"
     return subprocess.Popen([str(binary), "--port", str(port), "--config", str(config)], stdout=open(log, "a"),
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -411,6 +411,176 @@ def test_ingest_a_binary_blob(grpc_stack, ingest_flow, opensearch, index_name):
     out = _output(grpc_stack.run(ingest_flow, {"source": {"blob_id": blob_id}, "index": index_name}))
     assert out["status"] == "indexed" and out["filename"] == "notes-blob.md" and out["chunks"] > 0, out
     assert opensearch.count(index_name) == out["chunks"]
+
+
+# An assignment over the receive limit is refused by grpc-swift before it is decoded: the
+# pull stream gets its own, larger limit (STEPFLOW_MAX_ASSIGNMENT_BYTES) so a task whose input is
+# over INGEST_MAX_BODY_BYTES still arrives and fails alone. A dedicated orchestrator and one
+# worker with small limits, so no other worker takes the task.
+SMALL_BODY, SMALL_ASSIGNMENT = 200_000, 1_000_000
+# Only the ingest queue: a plugin without workers delays every step by 0.13.0's 30 s readiness wait.
+LIMIT_SERVER_CONFIG = """\
+plugins:
+  builtin: {type: builtin}
+  ingest_k8s: {type: grpc, queueName: ingest}
+routes:
+  "/langflow":
+    - plugin: ingest_k8s
+      componentAllow: ["ingest"]
+  "/builtin":
+    - plugin: builtin
+stateStore:
+  type: inMemory
+"""
+
+
+@dataclass
+class LimitStack:
+    api: str
+    worker: GWorker
+    flow_id: str
+    docs_dir: Path
+    work: Path
+
+    def ready_codes_while(self, action):
+        """Runs `action()` while polling the worker's /ready; returns (result, set of codes)."""
+        codes: set[int] = set()
+        done = threading.Event()
+
+        def poll():
+            while not done.is_set():
+                try:
+                    codes.add(requests.get(self.worker.url + "/ready", timeout=2).status_code)
+                except requests.RequestException:
+                    codes.add(0)
+                time.sleep(0.02)
+
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        try:
+            result = action()
+        finally:
+            done.set()
+            t.join()
+        return result, codes
+
+    def metric(self, name: str) -> float:
+        for line in requests.get(self.worker.url + "/metrics", timeout=10).text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+
+@pytest.fixture(scope="module")
+def limit_stack(services, ingest_bin, ingest_env, tmp_path_factory):
+    if subprocess.run([str(ingest_bin), "serve", "--help"], capture_output=True, text=True).stdout.find("--transport") < 0:
+        pytest.skip("this ingest binary has no `serve --transport`")
+    p = subprocess.run([str(SCRIPTS / "install.sh"), "stepflow13"], capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        pytest.fail(f"install.sh stepflow13 failed:\n{p.stderr[-3000:]}", pytrace=False)
+    work = tmp_path_factory.mktemp("grpc-limits")
+    docs = work / "docs"
+    shutil.copytree(ROOT / "samples", docs, ignore=shutil.ignore_patterns("flows"))
+    grpc_port = _free_port()
+    api = f"http://127.0.0.1:{grpc_port}/api/v1"
+    server = _start_server(grpc_port, work, LIMIT_SERVER_CONFIG)
+    worker = None
+    try:
+        _wait_for("stepflow-server 0.13.0", lambda: requests.get(api + "/health", timeout=2).status_code == 200, server,
+                  work / "stepflow13.log")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DOCLING_", "OPENSEARCH_", "OPENAI_", "EMBEDDING_", "INGEST_", "SERVER_", "POD_", "STEPFLOW_"))}
+        env.update(ingest_env)
+        env.update({
+            "SERVER_HOST": "127.0.0.1",
+            "INGEST_ALLOWED_ROOTS": str(docs),
+            "STEPFLOW_TASKS_URL": f"127.0.0.1:{grpc_port}",
+            "STEPFLOW_QUEUE_NAME": "ingest",
+            "INGEST_MAX_BODY_BYTES": str(SMALL_BODY),
+            "STEPFLOW_MAX_ASSIGNMENT_BYTES": str(SMALL_ASSIGNMENT),
+        })
+        worker = _ready(_start_worker(ingest_bin, "lim", work, env))
+        stack = LimitStack(api=api, worker=worker, flow_id="", docs_dir=docs, work=work)
+        r = requests.post(f"{api}/flows", json={"flow": _load_flow("ingest.yaml")}, timeout=30)
+        r.raise_for_status()
+        stack.flow_id = r.json()["flowId"]
+        yield stack
+    finally:
+        if worker is not None:
+            _stop(worker.proc)
+        _kill_server(server)
+
+
+def _inline(size: int, name: str) -> dict:
+    """An inline base64 Markdown document whose base64 text is about `size` bytes."""
+    text = "".join(f"Line {i} of a document too large for the worker's body limit.\n" for i in range(size // 80 + 1))
+    return {"base64": base64.b64encode(text.encode()).decode()[:size // 4 * 4], "filename": name}
+
+
+def test_an_assignment_between_the_limits_fails_its_run_and_the_worker_stays_ready(limit_stack, index_name):
+    """Input over INGEST_MAX_BODY_BYTES, assignment under STEPFLOW_MAX_ASSIGNMENT_BYTES: that run
+    fails with INVALID_INPUT naming the limit, /ready never leaves 200, the next run completes."""
+    item = {"source": _inline(300_000, "big.md"), "index": index_name}
+    connects = limit_stack.worker.log.read_text(errors="replace").count('"pull stream connected"')
+    run, codes = limit_stack.ready_codes_while(lambda: requests.post(
+        f"{limit_stack.api}/runs", json={"flowId": limit_stack.flow_id, "input": [item], "wait": True}, timeout=120).json())
+    failed = _failure(run)
+    text = json.dumps(failed)
+    assert failed.get("errorCode") == 2, text  # INVALID_INPUT
+    assert f"INGEST_MAX_BODY_BYTES ({SMALL_BODY} bytes)" in text and "blob_id" in text, text
+    assert codes == {200}, f"/ready left 200 during the run: {codes}"
+    assert limit_stack.metric("ingest_grpc_assignments_oversized_total") == 0
+    assert limit_stack.worker.log.read_text(errors="replace").count('"pull stream connected"') == connects, "the stream broke"
+
+    ok = requests.post(f"{limit_stack.api}/runs", json={"flowId": limit_stack.flow_id, "wait": True, "input": [
+        {"source": str(limit_stack.docs_dir / "release_notes.md"), "index": index_name}]}, timeout=300).json()
+    assert _output(ok)["status"] == "indexed"
+
+
+def test_an_assignment_over_the_pull_limit_costs_one_log_line_and_a_reconnect(limit_stack, index_name):
+    """Assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES: the worker cannot read it, so it logs one
+    line, counts it and reopens the stream at once, staying ready; other runs go on. 0.13.0 then
+    times the task out after its 30 s queue timeout and retries the step (transport_error), which
+    delivers it again: each delivery is one more line and count (OVERSIZE_OBSERVE_SECS=N prints
+    the run's fate over N s)."""
+    metric = "ingest_grpc_assignments_oversized_total"
+    before = limit_stack.metric(metric)
+    lines_before = limit_stack.worker.log.read_text(errors="replace").count("over STEPFLOW_MAX_ASSIGNMENT_BYTES")
+    item = {"source": _inline(1_200_000, "huge.md"), "index": index_name}
+    r = requests.post(f"{limit_stack.api}/runs", json={"flowId": limit_stack.flow_id, "input": [item]}, timeout=60)
+    r.raise_for_status()
+    body = r.json()
+    run_id = body["summary"]["runId"] if "summary" in body else body["runId"]
+
+    def deliver_then_serve():
+        deadline = time.monotonic() + 60
+        while limit_stack.metric(metric) - before < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return requests.post(f"{limit_stack.api}/runs", json={"flowId": limit_stack.flow_id, "wait": True, "input": [
+            {"source": str(limit_stack.docs_dir / "handbook.html"), "index": index_name}]}, timeout=300).json()
+
+    ok, codes = limit_stack.ready_codes_while(deliver_then_serve)
+    assert limit_stack.metric(metric) - before == 1
+    lines = limit_stack.worker.log.read_text(errors="replace").count("over STEPFLOW_MAX_ASSIGNMENT_BYTES") - lines_before
+    assert lines == 1, _tail(limit_stack.worker.log)
+    assert codes == {200}, f"/ready left 200: {codes}"
+    assert _output(ok)["status"] == "indexed"
+
+    observe = float(os.environ.get("OVERSIZE_OBSERVE_SECS", "0"))
+    started, timeline, last = time.monotonic(), [], None
+    while time.monotonic() - started < observe:
+        status = requests.get(f"{limit_stack.api}/runs/{run_id}", timeout=30).json()
+        summary = status.get("summary", status)
+        state = (summary.get("status"), limit_stack.metric(metric) - before)
+        if state != last:
+            timeline.append((round(time.monotonic() - started, 1), state))
+            last = state
+        if summary.get("status") in (STATUS_COMPLETED, STATUS_FAILED):
+            print("FATE", json.dumps(status)[-2000:])
+            break
+        time.sleep(0.5)
+    if observe:
+        print("TIMELINE (s, (run status, deliveries))", timeline)
 
 
 def test_orchestrator_restart_workers_reconnect(grpc_stack, ingest_flow, index_name):

@@ -161,6 +161,12 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
     /// Largest message accepted, and largest task input (INGEST_MAX_BODY_BYTES, default 64 MiB;
     /// grpc-swift's own default is 4 MiB).
     package var maxMessageBytes: Int
+    /// Largest `TaskAssignment` the pull stream receives (STEPFLOW_MAX_ASSIGNMENT_BYTES, default
+    /// 4 × INGEST_MAX_BODY_BYTES capped at Int32.max, never below it). Separate from
+    /// ``maxMessageBytes`` so a task whose input is over that limit still arrives and is failed
+    /// with INVALID_INPUT instead of breaking the stream (grpc-swift refuses larger messages
+    /// before decoding them).
+    package var maxAssignmentBytes: Int
     /// Delays between reconnects of the pull stream.
     package var reconnect: Backoff
     /// Claim, completion and redirect limits of each task.
@@ -168,20 +174,26 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
     /// CA and client certificate for the TLS (`https://`) addresses.
     package var tlsFiles: GRPCTLSFiles
 
-    package init(tasks: GRPCEndpoint, queueName: String = "ingest", maxConcurrent: Int = 4, blobs: GRPCEndpoint? = nil, maxMessageBytes: Int = 64 * 1024 * 1024, tlsFiles: GRPCTLSFiles = GRPCTLSFiles()) {
+    package init(tasks: GRPCEndpoint, queueName: String = "ingest", maxConcurrent: Int = 4, blobs: GRPCEndpoint? = nil, maxMessageBytes: Int = 64 * 1024 * 1024, maxAssignmentBytes: Int? = nil, tlsFiles: GRPCTLSFiles = GRPCTLSFiles()) {
         self.tasks = tasks
         self.queueName = queueName
         self.maxConcurrent = maxConcurrent
         self.blobs = blobs ?? tasks
         self.maxMessageBytes = maxMessageBytes
+        self.maxAssignmentBytes = maxAssignmentBytes ?? Self.defaultMaxAssignmentBytes(maxMessageBytes: maxMessageBytes)
         self.reconnect = Backoff(initial: .milliseconds(250), maximum: .seconds(10))
         self.taskPolicy = TaskPolicy(maxInputBytes: maxMessageBytes)
         self.tlsFiles = tlsFiles
     }
 
+    /// 4 × `maxMessageBytes`, capped at Int32.max (the gRPC length prefix is 32 bits).
+    package static func defaultMaxAssignmentBytes(maxMessageBytes: Int) -> Int {
+        maxMessageBytes > Int(Int32.max) / 4 ? Int(Int32.max) : 4 * maxMessageBytes
+    }
+
     /// Reads STEPFLOW_TASKS_URL, STEPFLOW_QUEUE_NAME, STEPFLOW_MAX_CONCURRENT, STEPFLOW_BLOB_URL,
-    /// INGEST_MAX_BODY_BYTES and the STEPFLOW_TLS_* files. Throws `IngestError(.configuration)`
-    /// naming the variable.
+    /// INGEST_MAX_BODY_BYTES, STEPFLOW_MAX_ASSIGNMENT_BYTES and the STEPFLOW_TLS_* files. Throws
+    /// `IngestError(.configuration)` naming the variable.
     package static func fromEnvironment(_ env: Environment) throws(IngestError) -> GRPCWorkerSettings {
         guard let tasksText = env.string("STEPFLOW_TASKS_URL") else {
             throw IngestError(.configuration, "STEPFLOW_TASKS_URL is required with STEPFLOW_TRANSPORT=grpc: the orchestrator's gRPC address, e.g. 127.0.0.1:7840 or http://stepflow-server:7840")
@@ -194,6 +206,12 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
         let queue = env.string("STEPFLOW_QUEUE_NAME") ?? "ingest"
         let maxConcurrent = try env.int("STEPFLOW_MAX_CONCURRENT", default: 4, range: 1...1024)
         let maxBytes = try env.int("INGEST_MAX_BODY_BYTES", default: 64 * 1024 * 1024, range: 1...Int(Int32.max))
+        let maxAssignment = try env.int(
+            "STEPFLOW_MAX_ASSIGNMENT_BYTES", default: defaultMaxAssignmentBytes(maxMessageBytes: maxBytes), range: 1...Int(Int32.max))
+        // Below INGEST_MAX_BODY_BYTES it would break the stream on tasks the worker accepts.
+        guard maxAssignment >= maxBytes else {
+            throw IngestError(.configuration, "STEPFLOW_MAX_ASSIGNMENT_BYTES=\(maxAssignment) is below INGEST_MAX_BODY_BYTES=\(maxBytes): the pull stream must receive every task the worker accepts; raise it or unset it (default 4 x INGEST_MAX_BODY_BYTES)")
+        }
         let tlsFiles = try GRPCTLSFiles.fromEnvironment(env)
         // The operator wrote these addresses, so a mismatch is a mistake to fix, not to guess at.
         if tasks.tls, let blobs, !blobs.tls {
@@ -202,7 +220,7 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
         if !tlsFiles.isEmpty, !tasks.tls, !(blobs?.tls ?? false) {
             throw IngestError(.configuration, "STEPFLOW_TLS_* files are set but STEPFLOW_TASKS_URL=\(tasks) is plaintext: they only apply to TLS; give https://host:port for STEPFLOW_TASKS_URL or unset the STEPFLOW_TLS_* variables")
         }
-        return GRPCWorkerSettings(tasks: tasks, queueName: queue, maxConcurrent: maxConcurrent, blobs: blobs, maxMessageBytes: maxBytes, tlsFiles: tlsFiles)
+        return GRPCWorkerSettings(tasks: tasks, queueName: queue, maxConcurrent: maxConcurrent, blobs: blobs, maxMessageBytes: maxBytes, maxAssignmentBytes: maxAssignment, tlsFiles: tlsFiles)
     }
 }
 

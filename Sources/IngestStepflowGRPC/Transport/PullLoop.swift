@@ -46,8 +46,11 @@ package struct ReconnectState: Sendable, Equatable {
     ///   - connected: the stream was established (the orchestrator accepted it).
     ///   - lived: how long it was established.
     ///   - deliveredTask: it handed over at least one assignment.
-    package mutating func streamEnded(connected: Bool, lived: Duration, deliveredTask: Bool) -> Int {
-        if connected && (deliveredTask || lived >= Self.healthyAge) {
+    ///   - oversizedAssignment: it ended because an assignment was over
+    ///     STEPFLOW_MAX_ASSIGNMENT_BYTES: the orchestrator is healthy (it sent a task), so this
+    ///     is no failure (``PullLoop`` reopens such a stream at once, without a delay).
+    package mutating func streamEnded(connected: Bool, lived: Duration, deliveredTask: Bool, oversizedAssignment: Bool = false) -> Int {
+        if connected && (deliveredTask || oversizedAssignment || lived >= Self.healthyAge) {
             failures = 0
         } else {
             failures += 1
@@ -72,8 +75,14 @@ package struct PullLoop<Source: TaskSource>: Sendable {
     let reconnect: Backoff
     let status: PullStatus
     let logger: Logger
+    /// STEPFLOW_MAX_ASSIGNMENT_BYTES, named in the log line of an assignment over it.
+    let maxAssignmentBytes: Int
+    let onOversizedAssignment: @Sendable () -> Void
 
-    package init(source: Source, queueName: String, workerID: String, slots: AsyncLimiter, reconnect: Backoff, status: PullStatus, logger: Logger) {
+    package init(
+        source: Source, queueName: String, workerID: String, slots: AsyncLimiter, reconnect: Backoff, status: PullStatus, logger: Logger,
+        maxAssignmentBytes: Int = Int(Int32.max), onOversizedAssignment: @escaping @Sendable () -> Void = {}
+    ) {
         self.source = source
         var request = Stepflow_V1_PullTasksRequest()
         request.queueName = queueName
@@ -83,6 +92,8 @@ package struct PullLoop<Source: TaskSource>: Sendable {
         self.reconnect = reconnect
         self.status = status
         self.logger = logger
+        self.maxAssignmentBytes = maxAssignmentBytes
+        self.onOversizedAssignment = onOversizedAssignment
     }
 
     package func run(dispatch: @escaping @Sendable (Stepflow_V1_TaskAssignment) -> Void) async {
@@ -105,6 +116,9 @@ package struct PullLoop<Source: TaskSource>: Sendable {
                             next = try await reader.next()
                         } catch {
                             slots.release()
+                            // grpc-swift refuses a message over the receive limit before decoding
+                            // it, and the stream dies with it: the task is lost to this worker.
+                            if let rpc = error as? RPCError, Self.isOversizedMessage(rpc) { stream.oversized() }
                             throw error
                         }
                         guard let next else {
@@ -117,22 +131,43 @@ package struct PullLoop<Source: TaskSource>: Sendable {
                 }
                 if !Task.isCancelled { logger.notice("pull stream ended by the orchestrator; reconnecting") }
             } catch {
-                if !Task.isCancelled {
+                if Task.isCancelled {
+                    // Shutdown: nothing to report.
+                } else if stream.snapshot.oversizedAssignment {
+                    onOversizedAssignment()
+                    logger.error(
+                        "task assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES (\(maxAssignmentBytes)) dropped: the worker cannot read it, so it cannot fail it; the orchestrator decides its fate. Reconnecting. Raise STEPFLOW_MAX_ASSIGNMENT_BYTES, or pass large documents as blobs (blob_id)",
+                        metadata: ["error": "\(Self.describe(error))"]
+                    )
+                } else {
                     logger.warning("pull stream failed; reconnecting", metadata: ["error": "\(Self.describe(error))"])
                 }
             }
-            status.setConnected(false)
             if Task.isCancelled { break }
             let record = stream.snapshot
             let attempt = reconnects.streamEnded(
                 connected: record.connectedAt != nil,
                 lived: record.connectedAt.map { clock.now - $0 } ?? .zero,
-                deliveredTask: record.deliveredTask
+                deliveredTask: record.deliveredTask,
+                oversizedAssignment: record.oversizedAssignment
             )
+            // An oversized assignment says nothing about the orchestrator, which just sent it:
+            // reopen at once and stay ready (one assignment per reopened stream, no hot loop).
+            if record.oversizedAssignment { continue }
+            status.setConnected(false)
             let delay = reconnect.delay(attempt: attempt)
             do { try await Task.sleep(for: delay) } catch { break }
         }
         status.setConnected(false)
+    }
+
+    /// Whether the stream died because a message was over the receive limit. grpc-swift-nio-
+    /// transport 2.x reports it, on a stream the client half-closed (a server stream), as
+    /// INTERNAL "Failed to decode message resourceExhausted: "Message has exceeded the
+    /// configured maximum payload size (max: …, actual: …)""; RESOURCE_EXHAUSTED is accepted too.
+    static func isOversizedMessage(_ error: RPCError) -> Bool {
+        error.code == .resourceExhausted
+            || (error.code == .internalError && error.message.contains("exceeded the configured maximum payload size"))
     }
 
     static func describe(_ error: any Error) -> String {
@@ -143,10 +178,11 @@ package struct PullLoop<Source: TaskSource>: Sendable {
 
 /// What one stream did, written from inside the stream's closure and read after it ended.
 final class StreamRecord: Sendable {
-    struct Snapshot { var connectedAt: ContinuousClock.Instant?; var deliveredTask = false }
+    struct Snapshot { var connectedAt: ContinuousClock.Instant?; var deliveredTask = false; var oversizedAssignment = false }
     private let state = Mutex(Snapshot())
 
     func connected(at instant: ContinuousClock.Instant) { state.withLock { $0.connectedAt = instant } }
     func delivered() { state.withLock { $0.deliveredTask = true } }
+    func oversized() { state.withLock { $0.oversizedAssignment = true } }
     var snapshot: Snapshot { state.withLock { $0 } }
 }

@@ -165,7 +165,7 @@ package struct TaskRunner<Component: TaskComponent, Orchestrator: OrchestratorSe
             return .error(TaskErrorMapping.taskError(ComponentFailure(
                 reason: .invalidInput,
                 source: "task \(context.taskID)",
-                message: "Invalid input for /\(requested): the step input is \(inputBytes) bytes, over INGEST_MAX_BODY_BYTES (\(policy.maxInputBytes)); store the document as a blob and pass its blob_id, or raise the limit"
+                message: "Invalid input for /\(requested): the step input is \(inputBytes) bytes, over INGEST_MAX_BODY_BYTES (\(policy.maxInputBytes) bytes); store the document as a blob and pass its blob_id, or raise INGEST_MAX_BODY_BYTES"
             )))
         }
         let input = execute.hasInput ? ProtobufJSON.json(execute.input) : .null

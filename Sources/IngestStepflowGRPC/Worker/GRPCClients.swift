@@ -210,12 +210,30 @@ extension GRPCTLSFiles {
 /// Per-call options: messages up to the configured size both ways, fail fast when the
 /// orchestrator is unreachable (our loops decide when to retry), and a timeout per unary call.
 struct GRPCCallOptions: Sendable {
+    /// INGEST_MAX_BODY_BYTES: blobs, completions, heartbeats.
     let maxMessageBytes: Int
+    /// STEPFLOW_MAX_ASSIGNMENT_BYTES: the `PullTasks` stream only.
+    let maxAssignmentBytes: Int
+
+    init(maxMessageBytes: Int, maxAssignmentBytes: Int? = nil) {
+        self.maxMessageBytes = maxMessageBytes
+        self.maxAssignmentBytes = maxAssignmentBytes ?? maxMessageBytes
+    }
 
     func options(timeout: Duration?) -> CallOptions {
+        Self.options(limit: maxMessageBytes, timeout: timeout)
+    }
+
+    /// For `PullTasks`: an assignment up to STEPFLOW_MAX_ASSIGNMENT_BYTES is decoded, so one whose
+    /// input is over INGEST_MAX_BODY_BYTES reaches the task runner and fails alone.
+    var pullOptions: CallOptions { Self.options(limit: maxAssignmentBytes, timeout: nil) }
+
+    private static func options(limit: Int, timeout: Duration?) -> CallOptions {
         var options = CallOptions.defaults
-        options.maxRequestMessageBytes = maxMessageBytes
-        options.maxResponseMessageBytes = maxMessageBytes
+        // grpc-swift-nio-transport 2.x bounds RECEIVED messages with maxRequestMessageBytes (its
+        // stream decoder's payload limit) and does not read maxResponseMessageBytes: set both.
+        options.maxRequestMessageBytes = limit
+        options.maxResponseMessageBytes = limit
         options.waitForReady = false
         options.timeout = timeout
         return options
@@ -230,7 +248,7 @@ package struct GRPCTaskSource: TaskSource {
 
     package func pullTasks(_ request: Stepflow_V1_PullTasksRequest, body: @escaping @Sendable (AssignmentReader) async throws -> Void) async throws {
         try await connections.withClient(endpoint) { client in
-            try await Stepflow_V1_TasksService.Client(wrapping: client).pullTasks(request: ClientRequest(message: request), options: calls.options(timeout: nil)) { response in
+            try await Stepflow_V1_TasksService.Client(wrapping: client).pullTasks(request: ClientRequest(message: request), options: calls.pullOptions) { response in
                 if case .failure(let error) = response.accepted { throw error }
                 var iterator = response.messages.makeAsyncIterator()
                 try await body(AssignmentReader { try await iterator.next() })

@@ -23,6 +23,21 @@ struct GRPCTaskMetrics: Sendable {
         metrics.registry.makeCounter(descriptor: Self.tasks, labels: [("kind", kind), ("outcome", label)]).increment()
     }
 
+    /// An assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES was refused by the pull stream: the
+    /// worker never saw the task, so only this counter and one log line tell.
+    func recordOversizedAssignment() {
+        metrics.registry.makeCounter(descriptor: Self.oversizedAssignments).increment()
+    }
+
+    /// Exports the counter at 0 from the start, so an alert can compare it with nothing.
+    func exportOversizedAssignments() {
+        _ = metrics.registry.makeCounter(descriptor: Self.oversizedAssignments)
+    }
+
+    static var oversizedAssignments: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "ingest", metricName: "grpc_assignments_oversized", unitName: "total",
+        helpText: "Task assignments over STEPFLOW_MAX_ASSIGNMENT_BYTES dropped by the pull stream (the stream was reopened; the task is left to the orchestrator).") }
+
     static var tasks: MetricNameDescriptor { MetricNameDescriptor(
         namespace: "ingest", metricName: "grpc_tasks", unitName: "total",
         helpText: "Stepflow gRPC tasks handled, by kind and outcome (completed_error: the step failed and the orchestrator was told).") }

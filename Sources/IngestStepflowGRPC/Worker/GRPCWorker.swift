@@ -32,7 +32,9 @@ package struct GRPCWorker<Component: TaskComponent>: Service {
     package func run() async throws {
         // The pull stream's client stays; blobs at another address may be evicted when idle.
         let connections = GRPCConnections(pinned: [settings.tasks], tlsFiles: settings.tlsFiles)
-        let calls = GRPCCallOptions(maxMessageBytes: settings.maxMessageBytes)
+        let taskMetrics = GRPCTaskMetrics(metrics: metrics)
+        taskMetrics.exportOversizedAssignments()
+        let calls = GRPCCallOptions(maxMessageBytes: settings.maxMessageBytes, maxAssignmentBytes: settings.maxAssignmentBytes)
         let source = GRPCTaskSource(connections: connections, endpoint: settings.tasks, calls: calls)
         let orchestrator = GRPCOrchestratorService(connections: connections, tasks: settings.tasks, calls: calls)
         let blobs = GRPCBlobReader(connections: connections, endpoint: settings.blobs, calls: calls)
@@ -43,8 +45,9 @@ package struct GRPCWorker<Component: TaskComponent>: Service {
                 workerID: workerID, defaultOrchestratorURL: settings.tasks.description,
                 policy: settings.taskPolicy, logger: logger
             ),
-            settings: settings, workerID: workerID, status: status, logger: logger
-        ).run(connections: connections, onTaskEnd: GRPCTaskMetrics(metrics: metrics).record)
+            settings: settings, workerID: workerID, status: status, logger: logger,
+            onOversizedAssignment: taskMetrics.recordOversizedAssignment
+        ).run(connections: connections, onTaskEnd: taskMetrics.record)
     }
 }
 
@@ -57,9 +60,17 @@ package struct WorkerLoop<Component: TaskComponent, Orchestrator: OrchestratorSe
     let status: PullStatus
     let logger: Logger
 
-    package init(source: Source, runner: TaskRunner<Component, Orchestrator, Source, Blobs>, settings: GRPCWorkerSettings, workerID: String, status: PullStatus, logger: Logger) {
+    /// `onOversizedAssignment` is called once per assignment dropped for being over
+    /// STEPFLOW_MAX_ASSIGNMENT_BYTES (metrics).
+    package init(
+        source: Source, runner: TaskRunner<Component, Orchestrator, Source, Blobs>, settings: GRPCWorkerSettings, workerID: String, status: PullStatus, logger: Logger,
+        onOversizedAssignment: @escaping @Sendable () -> Void = {}
+    ) {
         let slots = AsyncLimiter(limit: settings.maxConcurrent)
-        self.loop = PullLoop(source: source, queueName: settings.queueName, workerID: workerID, slots: slots, reconnect: settings.reconnect, status: status, logger: logger)
+        self.loop = PullLoop(
+            source: source, queueName: settings.queueName, workerID: workerID, slots: slots, reconnect: settings.reconnect, status: status, logger: logger,
+            maxAssignmentBytes: settings.maxAssignmentBytes, onOversizedAssignment: onOversizedAssignment
+        )
         self.runner = runner
         self.slots = slots
         self.status = status

@@ -34,6 +34,7 @@ package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSett
         "queue": "\(settings.queueName)",
         "max_concurrent": "\(settings.maxConcurrent)",
         "max_message_bytes": "\(settings.maxMessageBytes)",
+        "max_assignment_bytes": "\(settings.maxAssignmentBytes)",
         "http": "\(server.host):\(server.port)",
         "execute_timeout_seconds": "\(server.executeTimeout.components.seconds)",
     ])
