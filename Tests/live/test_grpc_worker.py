@@ -204,13 +204,18 @@ def _kill_server(proc: subprocess.Popen) -> None:
     _stop(proc, signal.SIGTERM, timeout=2)
 
 
-@pytest.fixture(scope="module")
-def grpc_stack(services, ingest_bin, ingest_env, tmp_path_factory):
+def _need_grpc_worker_and_stepflow13(ingest_bin) -> None:
+    """Skips without a gRPC-capable binary; installs the 0.13.0 server (cached) or fails saying why."""
     if subprocess.run([str(ingest_bin), "serve", "--help"], capture_output=True, text=True).stdout.find("--transport") < 0:
         pytest.skip("this ingest binary has no `serve --transport`")
     p = subprocess.run([str(SCRIPTS / "install.sh"), "stepflow13"], capture_output=True, text=True, timeout=900)
     if p.returncode != 0:
         pytest.fail(f"install.sh stepflow13 failed:\n{p.stderr[-3000:]}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def grpc_stack(services, ingest_bin, ingest_env, tmp_path_factory):
+    _need_grpc_worker_and_stepflow13(ingest_bin)
 
     work = tmp_path_factory.mktemp("grpc")
     docs = work / "docs"
@@ -473,11 +478,7 @@ class LimitStack:
 
 @pytest.fixture(scope="module")
 def limit_stack(services, ingest_bin, ingest_env, tmp_path_factory):
-    if subprocess.run([str(ingest_bin), "serve", "--help"], capture_output=True, text=True).stdout.find("--transport") < 0:
-        pytest.skip("this ingest binary has no `serve --transport`")
-    p = subprocess.run([str(SCRIPTS / "install.sh"), "stepflow13"], capture_output=True, text=True, timeout=900)
-    if p.returncode != 0:
-        pytest.fail(f"install.sh stepflow13 failed:\n{p.stderr[-3000:]}", pytrace=False)
+    _need_grpc_worker_and_stepflow13(ingest_bin)
     work = tmp_path_factory.mktemp("grpc-limits")
     docs = work / "docs"
     shutil.copytree(ROOT / "samples", docs, ignore=shutil.ignore_patterns("flows"))
