@@ -143,13 +143,13 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         switch method {
         case "initialize":
             metrics.recordRPC(method: method, outcome: "ok")
-            if let url = params?["capabilities"]?["blobApiUrl"]?.stringValue, !url.isEmpty {
-                state.blobAPIFromInitialize = url
-                if case .refused = configuration.blobAPI(fromInitialize: url) {
-                    logger.warning("initialize named a blob API whose origin is not allowed: blob_id sources will fail; set STEPFLOW_BLOB_API_URL to the orchestrator's blob API, or add its origin to STEPFLOW_BLOB_API_ALLOW", metadata: ["blob_api": "\(redactingCredentials(url))"])
-                }
+            let named = params?["capabilities"]?["blobApiUrl"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            if let named { state.blobAPIFromInitialize = named }
+            let blobAPI = configuration.blobAPI(fromInitialize: state.blobAPIFromInitialize)
+            if named != nil, case .refused(let url) = blobAPI {
+                logger.warning("initialize named a blob API whose origin is not allowed: blob_id sources will fail; set STEPFLOW_BLOB_API_URL to the orchestrator's blob API, or add its origin to STEPFLOW_BLOB_API_ALLOW", metadata: ["blob_api": "\(redactingCredentials(url))"])
             }
-            logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)", "blob_api": "\(Self.describe(configuration.blobAPI(fromInitialize: state.blobAPIFromInitialize)))"])
+            logger.info("initialize", metadata: ["instance_id": "\(state.instanceID)", "blob_api": "\(Self.describe(blobAPI))"])
             // Both spellings: 0.9 reads snake_case, 0.10/0.11 camelCase.
             return reply(id, .success(["server_protocol_version": 1, "serverProtocolVersion": 1]), method: method)
         case "components/list":
