@@ -52,21 +52,24 @@ let package = Package(
         .target(name: "IngestChunking", dependencies: ["IngestTokenizer", "CZlib"], swiftSettings: swiftSettings),
 
         // Shared foundations of the pipeline: errors, JSON values, retry policy, the seams
-        // (DocumentConverter, Embedder, ChunkIndex) and the HTTP plumbing the clients share.
+        // (Embedder, ChunkIndex) and the HTTP plumbing the clients share. It imports no target of
+        // ours: every layer above may use it, it uses none of them.
         .target(
             name: "IngestKit",
             dependencies: [
-                "IngestChunking",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // One target per remote system, so each client builds and tests on its own.
-        .target(name: "IngestDocling", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
+        // One target per remote system, so each client builds and tests on its own. IngestDocling
+        // also holds the converter seam (DocumentConverter, SourceDocument, ConvertedDocument) and
+        // Docling Serve's response envelope: the seam carries a DoclingDocument, so it sits above
+        // the chunker's model, not in IngestKit.
+        .target(name: "IngestDocling", dependencies: ["IngestKit", "IngestChunking"], swiftSettings: swiftSettings),
         .target(name: "IngestEmbeddings", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
-        .target(name: "IngestOpenSearch", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
+        .target(name: "IngestOpenSearch", dependencies: ["IngestKit", "IngestChunking"], swiftSettings: swiftSettings),
 
         // all-MiniLM-L6-v2 in process: safetensors, the BERT encoder on its own threads, mean pooling.
         .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "CEmbedKernels", "CThreadName"], swiftSettings: swiftSettings),
@@ -75,19 +78,49 @@ let package = Package(
         .target(
             name: "IngestCore",
             dependencies: [
-                "IngestKit", "IngestDocling", "IngestEmbeddings", "IngestOpenSearch", "IngestLocalEmbeddings",
+                "IngestKit", "IngestChunking", "IngestTokenizer", "IngestDocling", "IngestEmbeddings", "IngestOpenSearch", "IngestLocalEmbeddings",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // The Stepflow component server (JSON-RPC over HTTP, SSE callbacks or the 0.10/0.11 REST
-        // blob API), health and metrics.
+        // The life of any HTTP service we run, with no pipeline in it: the drain gate, the health
+        // and metrics routes, signals, JSON logs. `ingest serve` and `ingest serve-embeddings` use it.
+        .target(
+            name: "IngestService",
+            dependencies: [
+                "IngestKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What both Stepflow transports share: the worker's configuration, state, dependency
+        // monitor, `/health`, and metrics around the component. IngestServer (HTTP) and
+        // IngestStepflowGRPC (gRPC) are shells over it and never import each other.
+        .target(
+            name: "IngestWorker",
+            dependencies: [
+                "IngestKit", "IngestCore", "IngestService",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Stepflow component server over HTTP: JSON-RPC, SSE callbacks or the 0.10/0.11 REST
+        // blob API.
         .target(
             name: "IngestServer",
             dependencies: [
-                "IngestCore",
+                "IngestKit", "IngestCore", "IngestService", "IngestWorker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -106,7 +139,8 @@ let package = Package(
             dependencies: [
                 "IngestKit",
                 "IngestCore",
-                "IngestServer",
+                "IngestService",
+                "IngestWorker",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -122,12 +156,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // `ingest serve-embeddings`: an OpenAI-compatible embeddings API over the in-process model.
-        // Its own target so the worker (IngestServer) gains nothing from it and it needs none of
-        // the pipeline: the in-process embedder and Hummingbird only.
+        // Its own target so the worker gains nothing from it and it needs none of the pipeline:
+        // the in-process embedder, IngestService and Hummingbird only (never IngestCore).
         .target(
             name: "IngestEmbeddingsServer",
             dependencies: [
                 "IngestKit",
+                "IngestService",
                 "IngestLocalEmbeddings",
                 "IngestTokenizer",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -144,6 +179,8 @@ let package = Package(
             name: "ingest",
             dependencies: [
                 "IngestCore",
+                "IngestDocling",
+                "IngestService",
                 "IngestServer",
                 "IngestStepflowGRPC",
                 "IngestEmbeddingsServer",
@@ -171,13 +208,22 @@ let package = Package(
         .testTarget(name: "IngestLocalEmbeddingsTests", dependencies: ["IngestLocalEmbeddings", "CEmbedKernels"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestCoreTests",
-            dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["IngestCore", "IngestDocling", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "IngestServerTests",
-            dependencies: ["IngestServer", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["IngestServer", "IngestWorker", "IngestService", .product(name: "HummingbirdTesting", package: "hummingbird")],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngestServiceTests",
+            dependencies: [
+                "IngestService", "IngestKit",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

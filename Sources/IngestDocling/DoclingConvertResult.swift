@@ -1,4 +1,5 @@
 import Foundation
+import IngestChunking
 
 /// Docling Serve's `ConvertDocumentResponse` (`/v1/result`), read in one pass with `JSONReader`:
 /// `status`, `errors`, `document.md_content` and `document.filename` are read in place, and

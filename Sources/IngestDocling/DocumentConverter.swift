@@ -1,5 +1,6 @@
 import Foundation
 import IngestChunking
+import IngestKit
 
 /// A document read into memory: its bytes, the identity it is stored under and the name whose
 /// extension tells Docling its type. What the pipeline loads, hashes, converts and records.

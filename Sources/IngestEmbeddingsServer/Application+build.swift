@@ -1,8 +1,7 @@
 import Hummingbird
+import IngestService
 import Logging
 import NIOCore
-import ServiceLifecycle
-import UnixSignals
 
 /// Builds `ingest serve-embeddings`: `POST /v1/embeddings`, `GET /v1/models`, `GET /health`,
 /// `GET /metrics`. Tests build it with a fake model.
@@ -33,11 +32,5 @@ package func buildEmbeddingsApplication(
 package func runEmbeddingsServer(configuration: EmbeddingsServerConfiguration, model: some ServedModel, logger: Logger) async throws {
     let state = EmbeddingsServerState()
     let app = buildEmbeddingsApplication(configuration: configuration, model: model, state: state, logger: logger)
-    // Services shut down in reverse order: the gate first (drain, wait), then the server.
-    let group = ServiceGroup(configuration: .init(
-        services: [app, EmbeddingsDrainGate(state: state, grace: configuration.shutdownGrace, logger: logger)],
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger
-    ))
-    try await group.run()
+    try await ServiceRunner.runDraining(app, drain: state.drain, grace: configuration.shutdownGrace, logger: logger)
 }

@@ -1,9 +1,9 @@
 import Hummingbird
 import IngestCore
+import IngestService
+import IngestWorker
 import Logging
 import NIOCore
-import ServiceLifecycle
-import UnixSignals
 
 /// Builds the worker: `POST /` (JSON-RPC), `GET /health`, `GET /metrics`, with the background
 /// dependency monitor as an application service. Tests build it with a fake ingester.
@@ -16,18 +16,19 @@ package func buildApplication(
 }
 
 /// Same, with the shared state supplied, so `runServer` and tests can reach it (drain flag,
-/// pending callbacks, instance id).
+/// instance id; pending callbacks and the blob API of `initialize` in `rpc`).
 package func buildApplication(
     configuration: ServerConfiguration,
     ingester: some DocumentIngesting,
     state: WorkerState,
+    rpc: RPCState = RPCState(),
     metrics: WorkerMetrics = .shared,
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router(context: WorkerRequestContext.self)
     // Before the routes, so it sees every request.
     router.middlewares.add(MetricsMiddleware())
-    RPCController(ingester: ingester, configuration: configuration, state: state, metrics: metrics).addRoutes(to: router)
+    RPCController(ingester: ingester, configuration: configuration, state: state, rpc: rpc, metrics: metrics).addRoutes(to: router)
     HealthController(state: state, metrics: metrics).addRoutes(to: router)
 
     var app = Application(
@@ -65,13 +66,5 @@ package func runServer(configuration: ServerConfiguration, ingester: some Docume
         "max_body_bytes": "\(configuration.maxBodyBytes)",
         "execute_timeout_seconds": "\(configuration.executeTimeout.components.seconds)",
     ])
-    // Services shut down in reverse order: the gate first (drain, wait), then the server.
-    let group = ServiceGroup(
-        configuration: .init(
-            services: [app, DrainGate(state: state, grace: configuration.shutdownGrace, logger: logger)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
-    )
-    try await group.run()
+    try await ServiceRunner.runDraining(app, drain: state.drain, grace: configuration.shutdownGrace, logger: logger)
 }

@@ -4,6 +4,7 @@ import IngestCore
 import IngestKit
 import IngestServer
 import IngestStepflowGRPC
+import IngestWorker
 import Logging
 
 /// `ingest serve`: the Stepflow component worker (`/langflow/ingest`). It starts even when
@@ -22,27 +23,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let env = Environment(flags: embedding.flags)
-        let level = try Startup.setting { () throws(IngestError) in try env.logLevel("INGEST_LOG_LEVEL", default: .info) }
-        LoggingSystem.bootstrap { label in
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "ingest.worker")
-        let report: (IngestError) -> Void = { error in
-            logger.critical("configuration error: \(error.message)")
-            Terminal.error(error.message)
-        }
-        var server: ServerConfiguration
-        let grpc: GRPCWorkerSettings?
-        do {
-            server = try ServerConfiguration.fromEnvironment(env)
-            grpc = try GRPCWorkerSettings.selected(transportOption: transport, env)
-        } catch let error as IngestError {
-            report(error)
-            throw ExitCode(2)
-        }
-        let runtime = try Startup.runtime(env, forWorker: true, logger: logger, report: report)
+        let start = try Startup.service(env, label: "ingest.worker")
+        let logger = start.logger
+        var server = try await start.configured { try ServerConfiguration.fromEnvironment(env) }
+        let grpc = try await start.configured { try GRPCWorkerSettings.selected(transportOption: transport, env) }
+        let runtime = try Startup.runtime(env, forWorker: true, logger: logger, report: start.report)
         logger.info("embedder: \(runtime.embedderSummary)")
         server.maxFileBytes = runtime.pipeline.settings.maxFileBytes
         do {

@@ -3,7 +3,6 @@ import Foundation
 import IngestEmbeddingsServer
 import IngestKit
 import IngestLocalEmbeddings
-import IngestServer
 import Logging
 
 /// `ingest serve-embeddings`: an OpenAI-compatible embeddings API over the in-process
@@ -28,31 +27,11 @@ struct ServeEmbeddingsCommand: AsyncParsableCommand {
         if let host { flags.append(Environment.Flag("SERVER_HOST", spelling: "--host", value: host)) }
         if let port { flags.append(Environment.Flag("SERVER_PORT", spelling: "--port", value: port)) }
         let env = Environment(flags: flags)
-        let level = try Startup.setting { () throws(IngestError) in try env.logLevel("INGEST_LOG_LEVEL", default: .info) }
-        LoggingSystem.bootstrap { label in
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "ingest.embeddings")
-        let server: EmbeddingsServerConfiguration
-        let local: LocalEmbeddingConfiguration
-        do {
-            server = try EmbeddingsServerConfiguration.fromEnvironment(env)
-            local = try Self.modelConfiguration(env)
-        } catch let error as IngestError {
-            logger.critical("configuration error: \(error.message)")
-            Terminal.error(error.message)
-            throw ExitCode(2)
-        }
-        let model: LocalServedModel
-        do {
-            model = try await LocalServedModel.load(local)
-        } catch let error as IngestError {
-            logger.critical("the model did not load: \(error.message)")
-            Terminal.error(error.message)
-            throw ExitCode(2)
-        }
+        let start = try Startup.service(env, label: "ingest.embeddings")
+        let logger = start.logger
+        let server = try await start.configured { try EmbeddingsServerConfiguration.fromEnvironment(env) }
+        let local = try await start.configured { try Self.modelConfiguration(env) }
+        let model = try await start.configured("the model did not load") { try await LocalServedModel.load(local) }
         var metadata: Logger.Metadata = ["model": "\(model.summary)"]
         for (key, value) in server.summary { metadata[key] = "\(value)" }
         logger.info("ingest embeddings server starting", metadata: metadata)

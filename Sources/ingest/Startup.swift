@@ -1,6 +1,7 @@
 import ArgumentParser
 import IngestCore
 import IngestKit
+import IngestService
 import Logging
 
 /// The start of every command that talks to the services (run, serve, doctor, embed): one
@@ -23,6 +24,15 @@ enum Startup {
         }
     }
 
+    /// The start of a long-running service (`serve`, `serve-embeddings`): JSON log lines on
+    /// stderr at INGEST_LOG_LEVEL (default info) and the service's logger, whose `critical` line
+    /// and the terminal both carry any configuration error.
+    static func service(_ env: Environment, label: String) throws -> ServiceStart {
+        let level = try setting { () throws(IngestError) in try env.logLevel("INGEST_LOG_LEVEL", default: .info) }
+        JSONLogHandler.bootstrap(level: level)
+        return ServiceStart(logger: Logger(label: label))
+    }
+
     /// Evaluates `read` (a setting needed before the runtime, e.g. the log level); on a
     /// configuration error prints it and throws `ExitCode(2)`.
     static func setting<T>(_ read: () throws(IngestError) -> T) throws -> T {
@@ -30,6 +40,34 @@ enum Startup {
             return try read()
         } catch {
             Terminal.error(error.message)
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// A service's logger, and its one way to fail at start: the message logged and printed, then
+/// exit status 2.
+struct ServiceStart {
+    let logger: Logger
+
+    /// Logs and prints a configuration error.
+    func report(_ error: IngestError) {
+        logger.critical("configuration error: \(error.message)")
+        Terminal.error(error.message)
+    }
+
+    /// Evaluates `read`; on an ``IngestError`` reports it (prefixed by `what`, when given) and
+    /// throws `ExitCode(2)`.
+    func configured<T>(_ what: String? = nil, _ read: () async throws -> T) async throws -> T {
+        do {
+            return try await read()
+        } catch let error as IngestError {
+            if let what {
+                logger.critical("\(what): \(error.message)")
+                Terminal.error(error.message)
+            } else {
+                report(error)
+            }
             throw ExitCode(2)
         }
     }

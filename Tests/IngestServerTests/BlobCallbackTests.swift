@@ -4,6 +4,7 @@ import HummingbirdTesting
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestWorker
 import Testing
 
 /// The SSE path end to end, in process: `source: {blob_id}` makes the worker stream a `blobs/get`
@@ -20,11 +21,12 @@ import Testing
     /// (a JSON `result` or `error` member), and returns the SSE response and the reply POST's response.
     static func run(
         state: WorkerState,
+        rpc: RPCState = RPCState(),
         ingester: FakeIngester,
         reply: (@Sendable (String) -> String)?,
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> (stream: TestResponse, replyStatus: HTTPTypes.HTTPResponse.Status?) {
-        let app = TestApp.make(ingester: ingester, state: state, configure)
+        let app = TestApp.make(ingester: ingester, state: state, rpc: rpc, configure)
         return try await app.test(.router) { client in
             try await withThrowingTaskGroup(of: (TestResponse?, HTTPTypes.HTTPResponse.Status?).self) { group in
                 group.addTask {
@@ -32,7 +34,7 @@ import Testing
                 }
                 if let reply {
                     group.addTask {
-                        let callbackID = try await eventually { await state.callbacks.pendingIDs.first }
+                        let callbackID = try await eventually { await rpc.callbacks.pendingIDs.first }
                         let response = try await client.rpc(
                             #"{"jsonrpc":"2.0","id":"\#(callbackID)",\#(reply(callbackID.description))}"#,
                             headers: [.stepflowInstanceID: state.instanceID]
@@ -53,8 +55,9 @@ import Testing
 
     @Test func blobIsFetchedOverSSEAndIngested() async throws {
         let state = WorkerState(podName: "w2")
+        let rpc = RPCState()
         let ingester = FakeIngester()
-        let (stream, replyStatus) = try await Self.run(state: state, ingester: ingester) { _ in
+        let (stream, replyStatus) = try await Self.run(state: state, rpc: rpc, ingester: ingester) { _ in
             #""result":{"data":{"filename":"a.txt","base64":"aGVsbG8gd29ybGQ="},"blob_type":"data"}"#
         }
         #expect(replyStatus == .accepted)
@@ -81,7 +84,7 @@ import Testing
         let request = try #require(ingester.requests.first)
         #expect(request.input == .inline(filename: "a.txt", bytes: Data("hello world".utf8)))
         #expect(request.index == "web" && request.owner == "u1" && request.filename == "a.txt")
-        #expect(await state.callbacks.pendingIDs.isEmpty)
+        #expect(await rpc.callbacks.pendingIDs.isEmpty)
     }
 
     @Test func blobHoldingAPathOrURLIsIngestedFromThere() async throws {
@@ -118,14 +121,15 @@ import Testing
 
     @Test func lostReplyTimesOut() async throws {
         let state = WorkerState(podName: "w1")
-        let (stream, _) = try await Self.run(state: state, ingester: FakeIngester(), reply: nil) { $0.callbackTimeout = .milliseconds(200) }
+        let rpc = RPCState()
+        let (stream, _) = try await Self.run(state: state, rpc: rpc, ingester: FakeIngester(), reply: nil) { $0.callbackTimeout = .milliseconds(200) }
         let events = try stream.sseEvents()
         #expect(events.first?["method"] == "blobs/get")
         let final = try #require(events.last)
         #expect(final["id"] == "01a21ed5-exec")
         #expect(final["error"]?["code"] == .int(JSONRPCError.executionFailedCode))
         #expect(final["error"]?["message"]?.stringValue?.contains("did not answer blobs/get") == true)
-        #expect(await state.callbacks.pendingIDs.isEmpty)
+        #expect(await rpc.callbacks.pendingIDs.isEmpty)
     }
 
     @Test func pendingCallbackIsRemovedWhenCancelled() async throws {

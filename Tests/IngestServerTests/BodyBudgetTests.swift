@@ -4,6 +4,7 @@ import HummingbirdTesting
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestWorker
 import Synchronization
 import Testing
 
@@ -70,7 +71,8 @@ import Testing
             return try await FakeIngester.indexing(request)
         }
         let state = WorkerState(podName: "w1")
-        let app = TestApp.make(ingester: ingester, state: state) { config in
+        let rpc = RPCState()
+        let app = TestApp.make(ingester: ingester, state: state, rpc: rpc) { config in
             config.maxBodyBytes = 1 << 20
             config.maxInflightBodyBytes = budget
         }
@@ -82,7 +84,7 @@ import Testing
                     #expect(try stream.sseEvents().last?["result"]?["output"]?["status"] == "indexed", "\(stream.text.prefix(300))")
                 }
                 group.addTask {
-                    let callbackID = try await eventually { await state.callbacks.pendingIDs.first }
+                    let callbackID = try await eventually { await rpc.callbacks.pendingIDs.first }
                     let reply = #"{"jsonrpc":"2.0","id":"\#(callbackID.description)","result":{"data":{"filename":"b.pdf","base64":"\#(content)"},"blob_type":"data"}}"#
                     let response = try await client.rpc(reply, headers: [.stepflowInstanceID: state.instanceID])
                     #expect(response.status == .accepted)

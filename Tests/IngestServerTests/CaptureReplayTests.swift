@@ -4,6 +4,7 @@ import HummingbirdTesting
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestWorker
 import NIOCore
 import Testing
 

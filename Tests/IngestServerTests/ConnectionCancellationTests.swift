@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import IngestCore
 import IngestServer
+import IngestWorker
 import NIOCore
 import NIOPosix
 import Testing

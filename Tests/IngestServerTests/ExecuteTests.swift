@@ -4,6 +4,7 @@ import HummingbirdTesting
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestWorker
 import Testing
 
 /// `components/execute` for `/ingest` with a JSON reply: input mapping, output shape, deadline.
@@ -175,12 +176,12 @@ import Testing
     /// Stepflow 0.10/0.11 name their REST blob API in initialize; the replica that got it keeps it
     /// (the others read STEPFLOW_BLOB_API_URL), and 0.9's initialize names none.
     @Test func initializeKeepsTheBlobAPIOf010And011() async throws {
-        let state = WorkerState(podName: "w1")
-        try await TestApp.make(state: state).test(.router) { client in
+        let rpc = RPCState()
+        try await TestApp.make(rpc: rpc).test(.router) { client in
             _ = try await client.rpc(#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocol_version":1}}"#)
-            #expect(state.blobAPIFromInitialize == nil)
+            #expect(rpc.blobAPIFromInitialize == nil)
             _ = try await client.rpc(#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"runtimeProtocolVersion":1,"capabilities":{"blobApiUrl":"http://127.0.0.1:7840/api/v1/blobs","blobThreshold":1048576}}}"#)
-            #expect(state.blobAPIFromInitialize == "http://127.0.0.1:7840/api/v1/blobs")
+            #expect(rpc.blobAPIFromInitialize == "http://127.0.0.1:7840/api/v1/blobs")
         }
         let configured = try ServerConfiguration.fromEnvironment(["STEPFLOW_BLOB_API_URL": "http://stepflow:7840/api/v1/blobs"])
         #expect(configured.blobAPIURL == "http://stepflow:7840/api/v1/blobs")

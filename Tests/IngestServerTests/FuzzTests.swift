@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import IngestKit
 import IngestServer
+import IngestWorker
 import NIOCore
 import Testing
 

@@ -4,6 +4,8 @@ import HummingbirdTesting
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestService
+import IngestWorker
 import Logging
 import ServiceLifecycle
 import Testing
@@ -65,36 +67,6 @@ import Testing
             // Requests are still served while draining.
             let reply = try await client.rpc(#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"runtime_protocol_version":1}}"#)
             #expect(reply.status == .ok)
-        }
-    }
-
-    @Test func drainGateDrainsAtOnce() async throws {
-        // A grace of 10 minutes: draining must show long before it ends (no wall-clock bound).
-        let state = WorkerState(podName: "w1")
-        let gate = DrainGate(state: state, grace: .seconds(600), logger: TestApp.logger)
-        let group = ServiceGroup(configuration: .init(services: [gate], logger: TestApp.logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            try await Task.sleep(for: .milliseconds(50))
-            #expect(!state.isDraining)
-            await group.triggerGracefulShutdown()
-            _ = try await eventually { state.isDraining ? true : nil }
-            tasks.cancelAll()
-        }
-    }
-
-    @Test func drainGateWaitsTheGrace() async throws {
-        let state = WorkerState(podName: "w1")
-        let gate = DrainGate(state: state, grace: .milliseconds(300), logger: TestApp.logger)
-        let group = ServiceGroup(configuration: .init(services: [gate], logger: TestApp.logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            try await Task.sleep(for: .milliseconds(50))
-            let started = ContinuousClock.now
-            await group.triggerGracefulShutdown()
-            try await tasks.next()
-            #expect(state.isDraining)
-            #expect(ContinuousClock.now - started >= .milliseconds(250))
         }
     }
 
@@ -169,25 +141,5 @@ struct SlowChecks: DocumentIngesting {
             guard let error = error as? IngestError else { return false }
             return error.reason == .configuration && error.message.contains(name) && error.message.contains(value)
         }
-    }
-}
-
-@Suite struct JSONLogHandlerTests {
-    @Test func writesOneJSONObjectPerLine() throws {
-        let collector = LogCollector()
-        var logger = Logger(label: "ingest.worker") { label in JSONLogHandler(label: label, level: .debug, sink: collector.sink) }
-        logger[metadataKey: "run_id"] = "r1"
-        logger.info("ingest finished", metadata: ["chunks": "3", "step_id": "ingest", "nested": ["a": "b"]])
-        logger.trace("not shown")
-        #expect(collector.lines.count == 1)
-        let line = try #require(collector.lines.first)
-        #expect(!line.contains("\n"))
-        let object = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
-        #expect(object["level"] == "info")
-        #expect(object["message"] == "ingest finished")
-        #expect(object["label"] == "ingest.worker")
-        #expect(object["run_id"] == "r1" && object["step_id"] == "ingest" && object["chunks"] == "3")
-        #expect(object["nested"] == ["a": "b"])
-        #expect(object["time"]?.stringValue?.hasSuffix("Z") == true)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestWorker
 import Synchronization
 import Testing
 

@@ -3,11 +3,11 @@
 /// reader does not handle, or rejects, goes through `JSONDecoder` for a precise error).
 ///
 /// Handles a bare document, `{"json_content": …}` and `{"document": {"json_content": …}}`.
-enum DoclingFastReader {
+package enum DoclingFastReader {
     /// Not an error in the input: the shape is one this reader leaves to `JSONDecoder`.
     struct Unsupported: Error {}
 
-    static func read(_ bytes: UnsafeBufferPointer<UInt8>) throws -> DoclingDocument {
+    package static func read(_ bytes: UnsafeBufferPointer<UInt8>) throws -> DoclingDocument {
         var reader = JSONReader(bytes)
         guard reader.peek() == UInt8(ascii: "{") else { throw Unsupported() }
         let document = try envelope(&reader, depth: 0)

@@ -3,9 +3,9 @@ import Foundation
 /// A minimal pull parser over UTF-8 JSON, for the one hot path where `JSONDecoder` was most of
 /// the benchmark: it reads values in place, skips what the chunker does not need without
 /// building it, and never materializes a tree. Errors carry the byte offset.
-struct JSONReader {
+package struct JSONReader {
     private let bytes: UnsafeBufferPointer<UInt8>
-    private(set) var offset = 0
+    package private(set) var offset = 0
     /// Current nesting of objects and arrays being read.
     private var depth = 0
 
@@ -13,18 +13,18 @@ struct JSONReader {
     /// allowed to exhaust the stack.
     static let maxDepth = 512
 
-    struct Failure: Error {
-        var message: String
-        var offset: Int
+    package struct Failure: Error {
+        package var message: String
+        package var offset: Int
     }
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
     // MARK: - Structure
 
-    mutating func skipWhitespace() {
+    package mutating func skipWhitespace() {
         while offset < bytes.count {
             switch bytes[offset] {
             case 0x20, 0x0A, 0x0D, 0x09: offset += 1
@@ -34,7 +34,7 @@ struct JSONReader {
     }
 
     /// The next non-whitespace byte, not consumed.
-    mutating func peek() -> UInt8? {
+    package mutating func peek() -> UInt8? {
         skipWhitespace()
         return offset < bytes.count ? bytes[offset] : nil
     }
@@ -49,7 +49,7 @@ struct JSONReader {
     }
 
     /// True (and consumed) when the next value is `null`.
-    mutating func readNull() throws -> Bool {
+    package mutating func readNull() throws -> Bool {
         guard peek() == UInt8(ascii: "n") else { return false }
         try literal("null")
         return true
@@ -64,7 +64,7 @@ struct JSONReader {
     }
 
     /// Calls `body` with each key of an object; `body` must consume the value.
-    mutating func readObject(_ body: (inout JSONReader, Key) throws -> Void) throws {
+    package mutating func readObject(_ body: (inout JSONReader, Key) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
         depth += 1
         defer { depth -= 1 }
@@ -84,7 +84,7 @@ struct JSONReader {
     }
 
     /// Calls `body` for each element of an array; `body` must consume the element.
-    mutating func readArray(_ body: (inout JSONReader) throws -> Void) throws {
+    package mutating func readArray(_ body: (inout JSONReader) throws -> Void) throws {
         try expect(UInt8(ascii: "["))
         depth += 1
         defer { depth -= 1 }
@@ -101,10 +101,10 @@ struct JSONReader {
     }
 
     /// An object key, compared by bytes without building a String.
-    struct Key {
+    package struct Key {
         let bytes: UnsafeBufferPointer<UInt8>
 
-        static func == (key: Key, name: StaticString) -> Bool {
+        package static func == (key: Key, name: StaticString) -> Bool {
             guard key.bytes.count == name.utf8CodeUnitCount else { return false }
             guard let base = key.bytes.baseAddress else { return true }
             return memcmp(base, name.utf8Start, key.bytes.count) == 0
@@ -135,7 +135,7 @@ struct JSONReader {
     // MARK: - Values
 
     /// A string value (`null` reads as nil).
-    mutating func readString() throws -> String? {
+    package mutating func readString() throws -> String? {
         if try readNull() { return nil }
         guard peek() == UInt8(ascii: "\"") else { throw fail("expected a string") }
         offset += 1
@@ -219,7 +219,7 @@ struct JSONReader {
 
     /// An integer; a float with an integral value (`2.0`) is accepted; `null` and other values
     /// read as nil (the field is then treated as absent, as the Codable path does with `try?`).
-    mutating func readInt() throws -> Int? {
+    package mutating func readInt() throws -> Int? {
         switch peek() ?? 0 {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let start = offset
@@ -245,7 +245,7 @@ struct JSONReader {
     }
 
     /// A boolean; `null` and other values read as nil.
-    mutating func readBool() throws -> Bool? {
+    package mutating func readBool() throws -> Bool? {
         switch peek() {
         case UInt8(ascii: "t"): try literal("true"); return true
         case UInt8(ascii: "f"): try literal("false"); return false
@@ -254,7 +254,7 @@ struct JSONReader {
     }
 
     /// Skips any value without building it.
-    mutating func skipValue() throws {
+    package mutating func skipValue() throws {
         switch peek() ?? 0 {
         case UInt8(ascii: "{"): try readObject { reader, _ in try reader.skipValue() }
         case UInt8(ascii: "["): try readArray { reader in try reader.skipValue() }
@@ -295,7 +295,7 @@ struct JSONReader {
     }
 
     /// Fails unless only whitespace is left.
-    mutating func expectEnd() throws {
+    package mutating func expectEnd() throws {
         if peek() != nil { throw fail("unexpected data after the JSON value") }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import IngestChunking
+import IngestDocling
 import IngestKit
 
 /// What a batch run was asked to do (the CLI's options).

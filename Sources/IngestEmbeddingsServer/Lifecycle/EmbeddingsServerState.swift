@@ -1,20 +1,20 @@
-import Logging
-import ServiceLifecycle
+import IngestService
 import Synchronization
 
 /// What the routes and the drain gate of one `ingest serve-embeddings` process share: whether
 /// it is draining and how many requests it is serving.
 package final class EmbeddingsServerState: Sendable {
-    private let draining = Atomic<Bool>(false)
+    /// Set by the drain gate on SIGTERM.
+    package let drain = DrainFlag()
     private let inFlight = Atomic<Int>(0)
 
     package init() {}
 
     /// True once shutdown began: `/health` answers 503 so the Service stops routing here.
-    package var isDraining: Bool { draining.load(ordering: .acquiring) }
+    package var isDraining: Bool { drain.isDraining }
 
     /// Marks the server as draining (SIGTERM received).
-    package func startDraining() { draining.store(true, ordering: .releasing) }
+    package func startDraining() { drain.startDraining() }
 
     /// Requests admitted and not yet answered.
     package var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
@@ -31,30 +31,4 @@ package final class EmbeddingsServerState: Sendable {
 
     /// Counterpart of a successful ``admit(limit:)``.
     package func finish() { inFlight.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
-}
-
-/// Holds the server up for a grace period after SIGTERM while `/health` says "draining" (503),
-/// so the Service's endpoints drop this pod before it stops accepting. The last service of the
-/// group, so shut down first; then the group stops the server gracefully (stop accepting,
-/// answer the requests in flight, close idle connections).
-package struct EmbeddingsDrainGate: Service {
-    let state: EmbeddingsServerState
-    let grace: Duration
-    let logger: Logger
-
-    package init(state: EmbeddingsServerState, grace: Duration, logger: Logger) {
-        self.state = state
-        self.grace = grace
-        self.logger = logger
-    }
-
-    package func run() async throws {
-        try? await gracefulShutdown()
-        state.startDraining()
-        logger.info("shutdown requested: draining", metadata: ["grace_seconds": "\(grace.components.seconds)"])
-        if !Task.isCancelled {
-            try? await Task.sleep(for: grace)
-        }
-        logger.info("grace period over: stopping the server after in-flight requests finish")
-    }
 }

@@ -1,3 +1,4 @@
+import IngestService
 import Prometheus
 
 /// The Prometheus series of `ingest serve-embeddings`, in a registry of its own: nothing is
@@ -29,16 +30,11 @@ package struct EmbeddingsServerMetrics: Sendable {
         registry.makeGauge(descriptor: Self.inFlight).set(Double(value))
     }
 
-    static var requests: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "embeddings_requests", unitName: "total", helpText: "POST /v1/embeddings requests answered, by HTTP status.") }
-    static var inputs: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "embeddings_inputs", unitName: "total", helpText: "Inputs embedded.") }
-    static var tokens: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "embeddings_tokens", unitName: "total", helpText: "Tokens run through the model, [CLS] and [SEP] included.") }
-    static var duration: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "embeddings_request_duration", unitName: "seconds", helpText: "Time to answer a successful POST /v1/embeddings, body read to response built.") }
-    static var inFlight: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "embeddings_requests_in_flight", unitName: "", helpText: "POST /v1/embeddings requests being served.") }
+    static var requests: MetricNameDescriptor { .ingest("embeddings_requests", unit: "total", help: "POST /v1/embeddings requests answered, by HTTP status.") }
+    static var inputs: MetricNameDescriptor { .ingest("embeddings_inputs", unit: "total", help: "Inputs embedded.") }
+    static var tokens: MetricNameDescriptor { .ingest("embeddings_tokens", unit: "total", help: "Tokens run through the model, [CLS] and [SEP] included.") }
+    static var duration: MetricNameDescriptor { .ingest("embeddings_request_duration", unit: "seconds", help: "Time to answer a successful POST /v1/embeddings, body read to response built.") }
+    static var inFlight: MetricNameDescriptor { .ingest("embeddings_requests_in_flight", help: "POST /v1/embeddings requests being served.") }
 
     /// The Prometheus text exposition of every series.
     package func render() -> [UInt8] { registry.emitToBuffer() }

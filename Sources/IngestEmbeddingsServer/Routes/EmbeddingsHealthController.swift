@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import IngestService
 import NIOCore
 
 /// `GET /health` for probes and `GET /metrics` for Prometheus; both answer from memory.
@@ -14,15 +15,9 @@ package struct EmbeddingsHealthController<Model: ServedModel>: Sendable {
         self.metrics = metrics
     }
 
+    /// Registers `GET /health` and `GET /metrics`.
     package func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        router.get("/health") { _, _ in self.health() }
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: self.metrics.render()))
-            )
-        }
+        ServiceRoutes.addHealthAndMetrics(to: router, registry: metrics.registry) { self.health() }
     }
 
     /// `{"status":"healthy",…}` (200) once the model is loaded, which happens before the server
@@ -32,10 +27,6 @@ package struct EmbeddingsHealthController<Model: ServedModel>: Sendable {
         let body = #"{"status":""# + (draining ? "draining" : "healthy")
             + #"","service":"ingest-embeddings","model":"# + EmbeddingsResponse.jsonString(model.name)
             + #","dimension":\#(model.dimension),"maxTokens":\#(model.maxTokens),"requestsInFlight":\#(state.requestsInFlight)}"#
-        return Response(
-            status: draining ? .serviceUnavailable : .ok,
-            headers: [.contentType: "application/json", .cacheControl: "no-store"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: body))
-        )
+        return ServiceRoutes.health(draining: draining, body: ByteBuffer(string: body))
     }
 }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import IngestCore
 import IngestKit
+import IngestWorker
 import Logging
 import NIOCore
 import Synchronization
@@ -15,6 +16,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     let component: IngestComponent
     let configuration: ServerConfiguration
     let state: WorkerState
+    let rpc: RPCState
     let metrics: WorkerMetrics
     /// One permit per document byte (INGEST_MAX_INFLIGHT_BODY_BYTES): bounds the memory of
     /// bodies being read, parsed and decoded, and of the documents executions download or read
@@ -23,12 +25,13 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     var bodyBudget: AsyncLimiter { budget.limiter }
 
     /// A controller running `/ingest` executions on `ingester`.
-    package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, metrics: WorkerMetrics) {
+    package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, rpc: RPCState, metrics: WorkerMetrics) {
         let budget = configuration.documentBudget()
         self.component = IngestComponent(ingester: ingester, executeTimeout: configuration.executeTimeout, budget: budget)
         self.budget = budget
         self.configuration = configuration
         self.state = state
+        self.rpc = rpc
         self.metrics = metrics
     }
 
@@ -124,7 +127,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
 
     /// Hands the orchestrator's reply to a `blobs/get` to the execution waiting for it.
     func routeReply(id: JSONRPCID, result: Result<JSONValue, JSONRPCError>, logger: Logger) async -> Response {
-        if await state.callbacks.resolve(id: id, result: result) {
+        if await rpc.callbacks.resolve(id: id, result: result) {
             metrics.recordRPC(method: "reply", outcome: "ok")
             return Response(status: .accepted)
         }
@@ -144,8 +147,8 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         case "initialize":
             metrics.recordRPC(method: method, outcome: "ok")
             let named = params?["capabilities"]?["blobApiUrl"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-            if let named { state.blobAPIFromInitialize = named }
-            let blobAPI = configuration.blobAPI(fromInitialize: state.blobAPIFromInitialize)
+            if let named { rpc.blobAPIFromInitialize = named }
+            let blobAPI = configuration.blobAPI(fromInitialize: rpc.blobAPIFromInitialize)
             if named != nil, case .refused(let url) = blobAPI {
                 logger.warning("initialize named a blob API whose origin is not allowed: blob_id sources will fail; set STEPFLOW_BLOB_API_URL to the orchestrator's blob API, or add its origin to STEPFLOW_BLOB_API_ALLOW", metadata: ["blob_api": "\(redactingCredentials(url))"])
             }
@@ -248,11 +251,11 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     /// by instance id), ingest, then send the final response event and end the stream.
     func streamExecute(id: JSONRPCID, input: ComponentInput, observability: JSONValue?, closeSignal: ConnectionCloseSignal?, logger: Logger) -> Response {
         let run = self.run
-        let callbacks = state.callbacks
+        let callbacks = rpc.callbacks
         let callbackTimeout = configuration.callbackTimeout
         let metrics = self.metrics
         let budget = self.budget
-        let blobAPI = configuration.blobAPI(fromInitialize: state.blobAPIFromInitialize)
+        let blobAPI = configuration.blobAPI(fromInitialize: rpc.blobAPIFromInitialize)
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",

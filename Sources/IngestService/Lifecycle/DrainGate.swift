@@ -3,18 +3,18 @@ import ServiceLifecycle
 
 /// Holds the HTTP server up for a grace period after SIGTERM while `/health` reports "draining".
 ///
-/// It is the last service of the group, so it is shut down first: it flips the worker to
+/// It is the last service of the group, so it is shut down first: it flips the service to
 /// draining at once, waits `grace` (the balancer polls every 10 s and keeps routing to a healthy
 /// replica until then), and returns; only then does the group shut the server down gracefully
-/// (stop accepting, finish in-flight documents, close idle connections).
+/// (stop accepting, finish the requests in flight, close idle connections).
 package struct DrainGate: Service {
-    let state: WorkerState
+    let drain: DrainFlag
     let grace: Duration
     let logger: Logger
 
-    /// A gate draining `state` for `grace` after the shutdown signal.
-    package init(state: WorkerState, grace: Duration, logger: Logger) {
-        self.state = state
+    /// A gate setting `drain` and waiting `grace` after the shutdown signal.
+    package init(drain: DrainFlag, grace: Duration, logger: Logger) {
+        self.drain = drain
         self.grace = grace
         self.logger = logger
     }
@@ -23,7 +23,7 @@ package struct DrainGate: Service {
     package func run() async throws {
         // Returns when graceful shutdown is triggered (or the task is cancelled).
         try? await gracefulShutdown()
-        state.startDraining()
+        drain.startDraining()
         logger.info("shutdown requested: draining", metadata: ["grace_seconds": "\(grace.components.seconds)"])
         if !Task.isCancelled {
             try? await Task.sleep(for: grace)

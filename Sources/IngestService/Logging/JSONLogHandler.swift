@@ -81,3 +81,15 @@ package struct JSONLogSink: Sendable {
         try? FileHandle.standardError.write(contentsOf: data)
     }
 }
+
+extension JSONLogHandler {
+    /// Makes JSON lines on stderr the process's log format, at `level`. Once per process, before
+    /// the first logger (both `ingest serve` and `ingest serve-embeddings` start with it).
+    package static func bootstrap(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -1,7 +1,7 @@
 import Foundation
 import IngestCore
 import IngestKit
-import IngestServer
+import IngestWorker
 import Logging
 
 /// The `ingest` component for the pull worker: IngestCore's transport-independent

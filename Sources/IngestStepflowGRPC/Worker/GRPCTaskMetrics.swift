@@ -1,4 +1,5 @@
-import IngestServer
+import IngestService
+import IngestWorker
 import Prometheus
 
 /// Counts the pull worker's tasks by kind (`execute`, `list_components`) and outcome
@@ -34,11 +35,11 @@ struct GRPCTaskMetrics: Sendable {
         _ = metrics.registry.makeCounter(descriptor: Self.oversizedAssignments)
     }
 
-    static var oversizedAssignments: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "grpc_assignments_oversized", unitName: "total",
-        helpText: "Task assignments over STEPFLOW_MAX_ASSIGNMENT_BYTES dropped by the pull stream (the stream was reopened; the task is left to the orchestrator).") }
+    static var oversizedAssignments: MetricNameDescriptor { .ingest(
+        "grpc_assignments_oversized", unit: "total",
+        help: "Task assignments over STEPFLOW_MAX_ASSIGNMENT_BYTES dropped by the pull stream (the stream was reopened; the task is left to the orchestrator).") }
 
-    static var tasks: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "grpc_tasks", unitName: "total",
-        helpText: "Stepflow gRPC tasks handled, by kind and outcome (completed_error: the step failed and the orchestrator was told).") }
+    static var tasks: MetricNameDescriptor { .ingest(
+        "grpc_tasks", unit: "total",
+        help: "Stepflow gRPC tasks handled, by kind and outcome (completed_error: the step failed and the orchestrator was told).") }
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRPCCore
 import IngestCore
 import IngestKit
-import IngestServer
+import IngestWorker
 import Logging
 import ServiceLifecycle
 

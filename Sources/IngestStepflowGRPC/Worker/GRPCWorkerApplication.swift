@@ -2,11 +2,10 @@ import Foundation
 import Hummingbird
 import IngestCore
 import IngestKit
-import IngestServer
+import IngestService
+import IngestWorker
 import Logging
 import NIOCore
-import ServiceLifecycle
-import UnixSignals
 
 /// `ingest serve --transport grpc`: the pull worker, plus HTTP on SERVER_HOST:SERVER_PORT for
 /// Kubernetes and Prometheus only (nothing else connects to a pull worker):
@@ -40,12 +39,7 @@ package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSett
     ])
     // Shut down in reverse order: the worker first (it drains), the HTTP server last, so probes
     // and metrics answer while documents finish.
-    let group = ServiceGroup(configuration: .init(
-        services: [app, worker],
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger
-    ))
-    try await group.run()
+    try await ServiceRunner.run([app, worker], logger: logger)
 }
 
 /// The HTTP side of the gRPC worker (tests build it without the worker).

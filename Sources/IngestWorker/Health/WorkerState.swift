@@ -1,25 +1,17 @@
 import Foundation
 import IngestCore
+import IngestService
 import Synchronization
 
-/// State shared by the routes and the services of one worker process: its instance id, whether
-/// it is draining, the last dependency check and the callbacks waiting for replies.
+/// State shared by the routes and the services of one worker process, whichever its transport:
+/// its instance id, whether it is draining and the last dependency check.
 package final class WorkerState: Sendable {
     /// `<POD_NAME>-<8 hex>`: unique per process (replicas must not collide in the balancer's
     /// table) and stable for its lifetime (callback replies are routed by it).
     package let instanceID: String
-    /// Callbacks awaiting the orchestrator's reply POSTs.
-    package let callbacks = PendingCallbacks()
-    private let drainingFlag = Atomic<Bool>(false)
+    /// Set by the drain gate on SIGTERM.
+    package let drain = DrainFlag()
     private let snapshot = Mutex<DependencySnapshot?>(nil)
-    private let initializeBlobAPI = Mutex<String?>(nil)
-
-    /// The REST blob API named by the `initialize` this replica received (Stepflow 0.10/0.11
-    /// send `capabilities.blobApiUrl`; 0.9 sends none).
-    package var blobAPIFromInitialize: String? {
-        get { initializeBlobAPI.withLock { $0 } }
-        set { initializeBlobAPI.withLock { $0 = newValue } }
-    }
 
     /// Fresh state with a new instance id for `podName`.
     package init(podName: String) {
@@ -27,10 +19,10 @@ package final class WorkerState: Sendable {
     }
 
     /// True once shutdown began: `/health` answers 503 so the balancer stops routing here.
-    package var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
+    package var isDraining: Bool { drain.isDraining }
 
     /// Marks the worker as draining (SIGTERM received).
-    package func startDraining() { drainingFlag.store(true, ordering: .releasing) }
+    package func startDraining() { drain.startDraining() }
 
     /// The last dependency check, nil before the first one finished.
     package var dependencies: DependencySnapshot? { snapshot.withLock { $0 } }

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import IngestCore
 import IngestKit
+import IngestService
 import Prometheus
 
 /// The worker's Prometheus metrics. One registry per process: Hummingbird's `MetricsMiddleware`
@@ -63,18 +64,12 @@ package struct WorkerMetrics: Sendable {
 
     private var inFlight: Prometheus.Gauge { registry.makeGauge(descriptor: Self.executionsInFlight) }
 
-    static var rpcRequests: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "rpc_requests", unitName: "total", helpText: "JSON-RPC messages received, by method and outcome.") }
-    static var documents: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "documents", unitName: "total", helpText: "Documents processed by the /ingest component, by final status.") }
-    static var chunks: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "chunks", unitName: "total", helpText: "Chunks indexed by the /ingest component.") }
-    static var failures: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "failures", unitName: "total", helpText: "Failed /ingest executions, by reason.") }
-    static var stageDuration: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "stage_duration", unitName: "seconds", helpText: "Time spent per pipeline stage for one document.") }
-    static var executionsInFlight: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "ingest", metricName: "executions_in_flight", unitName: "", helpText: "components/execute calls being processed.") }
+    static var rpcRequests: MetricNameDescriptor { .ingest("rpc_requests", unit: "total", help: "JSON-RPC messages received, by method and outcome.") }
+    static var documents: MetricNameDescriptor { .ingest("documents", unit: "total", help: "Documents processed by the /ingest component, by final status.") }
+    static var chunks: MetricNameDescriptor { .ingest("chunks", unit: "total", help: "Chunks indexed by the /ingest component.") }
+    static var failures: MetricNameDescriptor { .ingest("failures", unit: "total", help: "Failed /ingest executions, by reason.") }
+    static var stageDuration: MetricNameDescriptor { .ingest("stage_duration", unit: "seconds", help: "Time spent per pipeline stage for one document.") }
+    static var executionsInFlight: MetricNameDescriptor { .ingest("executions_in_flight", help: "components/execute calls being processed.") }
 
     /// The Prometheus text exposition of every metric.
     package func render() -> [UInt8] { registry.emitToBuffer() }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import IngestCore
 import IngestKit
+import IngestService
 import NIOCore
 
 /// `GET /health` for the balancer (routing table by `instanceId`, 2 s timeout) and k8s probes, and
@@ -18,14 +19,7 @@ package struct HealthController: Sendable {
 
     /// Registers `GET /health` and `GET /metrics`.
     package func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        router.get("/health") { _, _ in self.health() }
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: self.metrics.render()))
-            )
-        }
+        ServiceRoutes.addHealthAndMetrics(to: router, registry: metrics.registry) { self.health() }
     }
 
     /// `{"status":"healthy","instanceId":…}` plus dependency details. The status stays "healthy"
@@ -59,11 +53,6 @@ package struct HealthController: Sendable {
             body["ready"] = false
             body["dependencyCheck"] = "pending"
         }
-        let data = JSONValue.object(body).jsonData()
-        return Response(
-            status: draining ? .serviceUnavailable : .ok,
-            headers: [.contentType: "application/json", .cacheControl: "no-store"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
-        )
+        return ServiceRoutes.health(draining: draining, body: ByteBuffer(bytes: JSONValue.object(body).jsonData()))
     }
 }

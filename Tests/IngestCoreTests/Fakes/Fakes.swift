@@ -1,5 +1,6 @@
 import Foundation
 import IngestChunking
+import IngestDocling
 import IngestCore
 import IngestKit
 

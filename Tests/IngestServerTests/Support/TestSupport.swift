@@ -5,6 +5,8 @@ import HummingbirdTesting
 import IngestCore
 import IngestKit
 import IngestServer
+import IngestService
+import IngestWorker
 import Logging
 import NIOCore
 import Synchronization
@@ -64,13 +66,6 @@ final class FakeIngester: DocumentIngesting {
     }
 }
 
-/// Collects JSON log lines in memory.
-final class LogCollector: Sendable {
-    private let store = Mutex<[String]>([])
-    var lines: [String] { store.withLock { $0 } }
-    var sink: JSONLogSink { JSONLogSink { line in self.store.withLock { $0.append(line) } } }
-}
-
 enum TestApp {
     static func configuration(_ edit: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
         var config = ServerConfiguration(host: "127.0.0.1", port: 0, podName: "w1")
@@ -89,9 +84,10 @@ enum TestApp {
     static func make(
         ingester: FakeIngester = FakeIngester(),
         state: WorkerState = WorkerState(podName: "w1"),
+        rpc: RPCState = RPCState(),
         _ edit: (inout ServerConfiguration) -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        buildApplication(configuration: configuration(edit), ingester: ingester, state: state, logger: logger)
+        buildApplication(configuration: configuration(edit), ingester: ingester, state: state, rpc: rpc, logger: logger)
     }
 }
 
