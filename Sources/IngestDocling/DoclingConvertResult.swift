@@ -6,12 +6,24 @@ import IngestChunking
 /// `document.json_content` is skipped over as bytes and then read by the fast DoclingDocument
 /// reader, so the result body is parsed once (no `JSONDecoder` pass over the whole tree first).
 package struct DoclingConvertResult: Sendable {
-    /// One of Docling's `ErrorItem`s.
+    /// One of Docling's `ErrorItem`s: what went wrong and its category (policy, timeout, …).
     package struct ErrorItem: Sendable, Equatable {
+        /// Which part of Docling failed (`user_input`, `pipeline`, `model`, …).
         package var componentType: String?
+        /// The human-readable error.
         package var errorMessage: String?
+        /// `policy`, `capacity`, `timeout`, `backend_failure`, …: decides the reason we report.
         package var category: String?
+        /// The page the error is about, when Docling says.
         package var pageNo: Int?
+
+        /// One line for a report: the message, with its category and page when known.
+        package var line: String {
+            var text = errorMessage ?? "unknown error"
+            if let pageNo { text += " (page \(pageNo))" }
+            if let category { text += " [\(category)]" }
+            return text
+        }
     }
 
     /// `success`, `partial_success`, `failure` or `skipped`.

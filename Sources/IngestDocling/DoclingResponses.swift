@@ -18,57 +18,19 @@ package struct DoclingTaskStatusResponse: Decodable, Sendable, Equatable {
     }
 }
 
-/// One of Docling's `ErrorItem`s: what went wrong and its category (policy, timeout, …).
-package struct DoclingErrorItem: Sendable, Equatable {
-    /// Which part of Docling failed (`user_input`, `pipeline`, `model`, …).
-    package var componentType: String?
-    /// The human-readable error.
-    package var errorMessage: String?
-    /// `policy`, `capacity`, `timeout`, `backend_failure`, …: decides the reason we report.
-    package var category: String?
-    /// The page the error is about, when Docling says.
-    package var pageNo: Int?
-
-    init(_ item: DoclingConvertResult.ErrorItem) {
-        componentType = item.componentType
-        errorMessage = item.errorMessage
-        category = item.category
-        pageNo = item.pageNo
-    }
-
-    /// One line for a report: the message, with its category and page when known.
-    package var line: String {
-        var text = errorMessage ?? "unknown error"
-        if let pageNo { text += " (page \(pageNo))" }
-        if let category { text += " [\(category)]" }
-        return text
-    }
-}
-
-/// A conversion Docling finished: the DoclingDocument and what Docling said about it.
-package struct DoclingConversion: Sendable {
-    package var document: DoclingDocument
-    /// The Markdown export.
-    package var markdown: String?
-    /// Success or partial success (anything else was thrown).
-    package var status: ConvertedDocument.Status
-    /// Docling's errors on a partial success, one line each.
-    package var warnings: [String]
-}
-
 /// Turns Docling's answers into outcomes: pure functions, shared by the client and its tests.
 package enum DoclingResponseMapper {
     /// Maps a `ConvertDocumentResponse` body (HTTP 200) to a conversion, or throws the
     /// ``IngestError`` its `status` and `errors` call for.
     /// - Parameter source: the document's name for messages (already redacted).
-    package static func conversion(from body: Data, source: String) throws -> DoclingConversion {
+    package static func conversion(from body: Data, source: String) throws -> ConvertedDocument {
         let response: DoclingConvertResult
         do {
             response = try DoclingConvertResult.read(body)
         } catch {
             throw IngestError(.parseFailed, "Docling's answer for \(source) is not a conversion result (\(error)); is DOCLING_SERVE_URL a Docling Serve 1.x?")
         }
-        let errors = response.errors.map(DoclingErrorItem.init)
+        let errors = response.errors
         let lines = errors.map(\.line)
         let joined = lines.isEmpty ? "no error given" : lines.joined(separator: "; ")
         switch response.status {
@@ -84,7 +46,7 @@ package enum DoclingResponseMapper {
             } catch {
                 throw IngestError(.parseFailed, "Docling's JSON for \(source) could not be read: \(error); report it with the file, Docling Serve may be newer than this client supports")
             }
-            return DoclingConversion(
+            return ConvertedDocument(
                 document: document,
                 markdown: response.markdown,
                 status: response.status == "success" ? .success : .partialSuccess,

@@ -33,13 +33,12 @@ package struct DoclingServeClient: DocumentConverter {
 
     /// Converts through ``convertRaw(_:options:)``.
     package func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
-        let conversion = try await convertRaw(document, options: options)
-        return ConvertedDocument(document: conversion.document, markdown: conversion.markdown, status: conversion.status, warnings: conversion.warnings)
+        try await convertRaw(document, options: options)
     }
 
     /// Converts `document`: the HTTP and task logic, and the result read once (status, errors,
     /// Markdown and the DoclingDocument in one pass over the body).
-    package func convertRaw(_ document: SourceDocument, options: [String: JSONValue]) async throws -> DoclingConversion {
+    package func convertRaw(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
         do {
             return try await limitedConversion(document, options: options)
         } catch is CancellationError {
@@ -48,7 +47,7 @@ package struct DoclingServeClient: DocumentConverter {
     }
 
     /// The conversion under the in-flight limit: submit, poll, fetch as the state machine says.
-    private func limitedConversion(_ document: SourceDocument, options: [String: JSONValue]) async throws -> DoclingConversion {
+    private func limitedConversion(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
         try await limiter.withPermit {
             let source = redactingCredentials(document.source)
             let form = formOptions(options)

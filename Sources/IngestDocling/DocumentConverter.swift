@@ -21,13 +21,14 @@ package struct SourceDocument: Sendable, Equatable {
     }
 }
 
-/// What Docling made of a document.
+/// What Docling made of a document: the client's answer and the pipeline's input, one type.
 package struct ConvertedDocument: Sendable {
     package enum Status: String, Sendable { case success, partialSuccess = "partial_success" }
 
     package var document: DoclingDocument
     /// Docling's Markdown export, when it was asked for (used when the JSON holds no text).
     package var markdown: String?
+    /// Success or partial success (anything else was thrown).
     package var status: Status
     /// Docling's own errors on a partial success, as human-readable lines for the report.
     package var warnings: [String]

@@ -98,7 +98,7 @@ package struct ComponentInput: Sendable, Equatable {
         case .blob(let id):
             return ComponentInput(request: request, blob: Blob(id: id, filename: source.filename, mimetype: source.mimetype))
         case .document(let document):
-            if case .inline(nil, _) = document, filename == nil {
+            if case .inline("", _) = document, filename == nil {
                 throw IngestError(.invalidInput, "base64 content needs a \"filename\" (in \"source\" or beside it) so Docling knows the format, e.g. \"report.pdf\"")
             }
             var parsed = ComponentInput(request: request, blob: nil)
@@ -127,7 +127,7 @@ package struct ComponentInput: Sendable, Equatable {
             guard !bytes.isEmpty else {
                 throw IngestError(.invalidInput, "blob \(blob.id) is empty")
             }
-            try resolved.resolve(.inline(nil, bytes), filename: filename ?? blob.filename, mimetype: contentType ?? blob.mimetype)
+            try resolved.resolve(.inline(filename: "", bytes: bytes), filename: filename ?? blob.filename, mimetype: contentType ?? blob.mimetype)
         }
         return resolved.request
     }
@@ -137,15 +137,9 @@ package struct ComponentInput: Sendable, Equatable {
     /// A parsed `source`: a document the pipeline can load, or a blob; inline content may still
     /// lack its name.
     enum SourceKind: Equatable {
-        case document(PendingDocument)
+        /// Inline content whose name is not known yet has an empty file name.
+        case document(DocumentInput)
         case blob(String)
-    }
-
-    /// ``DocumentInput`` before the file name of inline content is known.
-    enum PendingDocument: Equatable {
-        case path(String)
-        case url(String)
-        case inline(String?, Data)
     }
 
     struct ParsedSource {
@@ -156,13 +150,12 @@ package struct ComponentInput: Sendable, Equatable {
 
     /// Sets `request.input` from a parsed source; the top-level `filename` and `mimetype` win
     /// over those given with the source.
-    private mutating func resolve(_ document: PendingDocument, filename sourceFilename: String?, mimetype sourceMimetype: String?) throws(IngestError) {
+    private mutating func resolve(_ document: DocumentInput, filename sourceFilename: String?, mimetype sourceMimetype: String?) throws(IngestError) {
         let name = request.filename ?? sourceFilename
         switch document {
-        case .path(let path): request.input = .path(path)
-        case .url(let url): request.input = .url(url)
+        case .path, .url: request.input = document
         case .inline(let inlineName, let bytes):
-            guard let inlineName = inlineName ?? name else {
+            guard let inlineName = inlineName.isEmpty ? name : inlineName else {
                 throw IngestError(.invalidInput, "inline content needs a \"filename\" so Docling knows the format, e.g. \"report.pdf\"")
             }
             request.input = .inline(filename: inlineName, bytes: bytes)
@@ -206,7 +199,7 @@ package struct ComponentInput: Sendable, Equatable {
                 guard !bytes.isEmpty else {
                     throw IngestError(.invalidInput, "\"\(field).base64\" decodes to an empty document")
                 }
-                return ParsedSource(kind: .document(.inline(filename, bytes)), filename: filename, mimetype: mimetype)
+                return ParsedSource(kind: .document(.inline(filename: filename ?? "", bytes: bytes)), filename: filename, mimetype: mimetype)
             default:
                 guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                     throw IngestError(.invalidInput, "\"\(field).blob_id\" must be a blob id as returned by /builtin/put_blob (hex), got '\(text.prefix(80))'")
@@ -218,7 +211,7 @@ package struct ComponentInput: Sendable, Equatable {
         }
     }
 
-    private static func sourceFromString(_ text: String, field: String) throws(IngestError) -> PendingDocument {
+    private static func sourceFromString(_ text: String, field: String) throws(IngestError) -> DocumentInput {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else {
             throw IngestError(.invalidInput, "\"\(field)\" is empty; give a path or an http(s) URL")

@@ -7,7 +7,8 @@ package enum DocumentInput: Sendable, Equatable {
     case path(String)
     /// An http(s) URL, fetched under the URL guard (no loopback/private addresses unless allowed).
     case url(String)
-    /// Inline bytes (base64 input or a Stepflow blob), with the name that tells Docling the type.
+    /// Inline bytes (base64 input or a Stepflow blob), with the name that tells Docling the type;
+    /// empty while it is not known yet (a step's `filename` may still supply it, else loading fails).
     case inline(filename: String, bytes: Data)
 
     /// Inline content (base64 or a blob), whose identity is chosen rather than found.
