@@ -20,11 +20,12 @@ package struct IngestTaskComponent: TaskComponent {
         self.logger = logger
     }
 
-    /// The catalog `components/list` serves over HTTP, with the id an `execute` task names.
+    /// The catalog `components/list` serves over HTTP (``ComponentCatalog``), with the id an
+    /// `execute` task names.
     package var catalog: [ComponentDescription] {
         [ComponentDescription(
             componentID: IngestComponent.name,
-            path: "/" + IngestComponent.name,
+            path: ComponentCatalog.ingest,
             description: IngestComponent.description,
             inputSchema: IngestComponent.inputSchema,
             outputSchema: IngestComponent.outputSchema

@@ -3,7 +3,8 @@ import IngestKit
 
 /// What `components/list` and `components/info` describe. The orchestrator strips the route prefix,
 /// so a step `component: /langflow/ingest` arrives here as `/ingest`. The entry's
-/// content (description, schemas) is the component's own, shared with every transport.
+/// content (description, schemas) is the component's own, shared with every transport: the HTTP
+/// transport serves these JSON entries, the gRPC one the same path in its `ComponentInfo`.
 package enum ComponentCatalog {
     typealias Ingest = IngestComponent
 
