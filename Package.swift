@@ -217,6 +217,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "IngestWorkerTests", dependencies: ["IngestWorker", "IngestKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestServiceTests",
             dependencies: [

@@ -188,26 +188,6 @@ import Testing
         #expect(throws: IngestError.self) { try ServerConfiguration.fromEnvironment(["STEPFLOW_BLOB_API_URL": "ftp://x"]) }
     }
 
-    /// `initialize` is unauthenticated: the blob API it names is used only when the operator
-    /// listed its origin (STEPFLOW_BLOB_API_ALLOW); STEPFLOW_BLOB_API_URL wins over it.
-    @Test func theBlobAPIOfInitializeIsUsedOnlyOnAnAllowedOrigin() throws {
-        let named = "http://127.0.0.1:19999/x"
-        #expect(ServerConfiguration().blobAPI(fromInitialize: named) == .refused(named))
-        #expect(ServerConfiguration().blobAPI(fromInitialize: nil) == .callback)
-        let allowed = try ServerConfiguration.fromEnvironment(["STEPFLOW_BLOB_API_ALLOW": " http://stepflow:7840/ , https://[::1]:8443"])
-        #expect(allowed.blobAPIAllow == [HTTPOrigin(origin: "http://stepflow:7840")!, HTTPOrigin(origin: "https://[::1]:8443")!])
-        #expect(allowed.blobAPI(fromInitialize: "http://STEPFLOW:7840/api/v1/blobs") == .rest("http://STEPFLOW:7840/api/v1/blobs"))
-        #expect(allowed.blobAPI(fromInitialize: "http://stepflow:7841/api/v1/blobs") == .refused("http://stepflow:7841/api/v1/blobs"))
-        #expect(allowed.blobAPI(fromInitialize: "https://stepflow:7840/api/v1/blobs") == .refused("https://stepflow:7840/api/v1/blobs"))
-        #expect(allowed.blobAPI(fromInitialize: "http://stepflow/api/v1/blobs") == .refused("http://stepflow/api/v1/blobs"))
-        var configured = allowed
-        configured.blobAPIURL = "http://stepflow:7840/api/v1/blobs"
-        #expect(configured.blobAPI(fromInitialize: named) == .rest("http://stepflow:7840/api/v1/blobs"))
-        for bad in ["stepflow:7840", "http://stepflow:7840/api/v1/blobs", "http://u:p@stepflow:7840", "http://h:1?x=1"] {
-            #expect(throws: IngestError.self, "\(bad)") { try ServerConfiguration.fromEnvironment(["STEPFLOW_BLOB_API_ALLOW": bad]) }
-        }
-    }
-
     /// The probe of the security review: an `initialize` naming a loopback blob API, then a blob
     /// execute. The execute fails as invalid input naming both settings, and the refused reader
     /// is the one used, so nothing is sent to the named address.

@@ -49,12 +49,6 @@ import Testing
         }
     }
 
-    @Test func instanceIDsAreUniqueTokens() {
-        let ids = (0..<50).map { _ in WorkerState.makeInstanceID(podName: "ingest-7f9c/pod 1") }
-        #expect(Set(ids).count == 50)
-        #expect(ids.allSatisfy { $0.wholeMatch(of: /ingest-7f9c-pod-1-[0-9a-f]{8}/) != nil })
-    }
-
     @Test func drainingHealthIs503() async throws {
         let state = WorkerState(podName: "w1")
         try await TestApp.make(state: state).test(.router) { client in
@@ -100,46 +94,5 @@ struct SlowChecks: DocumentIngesting {
     func checkDependencies() async -> [DependencyStatus] {
         try? await Task.sleep(for: .seconds(600))
         return []
-    }
-}
-
-@Suite struct ConfigurationTests {
-    @Test func defaults() throws {
-        let config = try ServerConfiguration.fromEnvironment(["POD_NAME": "w1"])
-        #expect(config.host == "0.0.0.0" && config.port == 8080 && config.podName == "w1")
-        #expect(config.maxBodyBytes == 64 * 1024 * 1024)
-        #expect(config.shutdownGrace == .seconds(15))
-        #expect(config.executeTimeout == .seconds(900))
-        #expect(config.idleTimeout > .seconds(90))
-    }
-
-    @Test func overrides() throws {
-        let config = try ServerConfiguration.fromEnvironment([
-            "SERVER_HOST": "127.0.0.1", "SERVER_PORT": "18081", "POD_NAME": "w2", "INGEST_MAX_BODY_BYTES": "1048576",
-            "INGEST_SHUTDOWN_GRACE_SECONDS": "0", "INGEST_EXECUTE_TIMEOUT_SECONDS": "1.5", "INGEST_CALLBACK_TIMEOUT_SECONDS": "30",
-        ])
-        #expect(config.host == "127.0.0.1" && config.port == 18081 && config.podName == "w2")
-        #expect(config.maxBodyBytes == 1_048_576)
-        #expect(config.shutdownGrace == .zero)
-        #expect(config.executeTimeout == .milliseconds(1500))
-        #expect(config.callbackTimeout == .seconds(30))
-    }
-
-    @Test func podNameFallsBackToTheHostName() throws {
-        #expect(try ServerConfiguration.fromEnvironment([:]).podName.isEmpty == false)
-        #expect(try ServerConfiguration.fromEnvironment(["HOSTNAME": "pod-abc"]).podName == "pod-abc")
-    }
-
-    @Test(arguments: [
-        ("SERVER_PORT", "http"), ("SERVER_PORT", "70000"), ("INGEST_MAX_BODY_BYTES", "0"),
-        ("INGEST_EXECUTE_TIMEOUT_SECONDS", "0"), ("INGEST_SHUTDOWN_GRACE_SECONDS", "-1"), ("INGEST_EXECUTE_TIMEOUT_SECONDS", "nan"),
-    ])
-    func invalidValuesNameTheVariable(name: String, value: String) {
-        #expect {
-            try ServerConfiguration.fromEnvironment([name: value])
-        } throws: { error in
-            guard let error = error as? IngestError else { return false }
-            return error.reason == .configuration && error.message.contains(name) && error.message.contains(value)
-        }
     }
 }
