@@ -179,8 +179,8 @@ let package = Package(
             name: "ingest",
             dependencies: [
                 "IngestCore",
-                "IngestDocling",
                 "IngestService",
+                "IngestWorker",
                 "IngestServer",
                 "IngestStepflowGRPC",
                 "IngestEmbeddingsServer",
@@ -222,7 +222,11 @@ let package = Package(
             name: "IngestServiceTests",
             dependencies: [
                 "IngestService", "IngestKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
