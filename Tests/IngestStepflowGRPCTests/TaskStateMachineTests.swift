@@ -33,11 +33,12 @@ import Testing
     @Test func claimRunHeartbeatCompleteOnTheHappyPath() {
         var m = machine()
         #expect(m.start(.execute, at: .zero) == [.sendHeartbeat(url: "http://a")])
-        #expect(calls(m.heartbeatAnswered(.success(.inProgress), at: .zero)) == [.execute, .wait(.seconds(1), .beat)])
+        #expect(m.heartbeatAnswered(.success(.inProgress), at: .zero) == [.log(.info, "task claimed"), .execute, .wait(.seconds(1), .beat)])
         #expect(m.timerFired(.beat, at: .seconds(1)) == [.sendHeartbeat(url: "http://a")])
         #expect(m.heartbeatAnswered(.success(.inProgress), at: .seconds(1)) == [.wait(.seconds(1), .beat)])
         #expect(m.executionFinished(.output, at: .seconds(2)) == [.sendCompletion(url: "http://a")])
-        #expect(finished(m.completionAnswered(.success(()), at: .seconds(2), jitter: 0.5)) == .completed(.output))
+        // The live tests find these lines by their exact messages.
+        #expect(m.completionAnswered(.success(()), at: .seconds(2), jitter: 0.5) == [.log(.info, "task completed", ["result": "output"]), .finish(.completed(.output))])
         #expect(m.isFinished)
         // A wait that ends after the task did changes nothing.
         #expect(m.timerFired(.beat, at: .seconds(3)) == [])
@@ -260,10 +261,10 @@ enum RPCErrorFor {
 
     @Test func readinessFollowsTheStreamAndAnEndLogsWhy() {
         var m = machine()
-        #expect(m.streamOpened(at: .zero, queue: "ingest").first == .markConnected)
+        #expect(m.streamOpened(at: .zero, queue: "ingest") == [.markConnected, .log(.info, "pull stream connected", ["queue": "ingest"])])
         let actions = m.streamEnded(.failed("unavailable: restarting"), at: .seconds(1), jitter: 0.5)
         #expect(actions.contains(.markDisconnected))
-        #expect(actions.contains { if case .log(.warning, let text) = $0 { text.contains("unavailable: restarting") } else { false } })
+        #expect(actions.contains { if case .log(.warning, _, let metadata) = $0 { metadata["error"] == "unavailable: restarting" } else { false } })
         #expect(m.streamEnded(.cancelled, at: .seconds(2), jitter: 0.5) == [.markDisconnected, .stop])
     }
 
@@ -278,7 +279,7 @@ enum RPCErrorFor {
         #expect(!actions.contains(.markDisconnected))
         #expect(delay(actions) == .zero)
         #expect(m.failures == 0)
-        #expect(actions.contains { if case .log(.error, let text) = $0 { text.contains("STEPFLOW_MAX_ASSIGNMENT_BYTES (1000)") } else { false } })
+        #expect(actions.contains { if case .log(.error, let text, _) = $0 { text.contains("STEPFLOW_MAX_ASSIGNMENT_BYTES (1000)") } else { false } })
     }
 
     @Test func theReceiveLimitErrorIsRecognised() {

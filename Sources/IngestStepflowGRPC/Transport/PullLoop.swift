@@ -140,7 +140,7 @@ package struct PullLoop<Source: TaskSource>: Sendable {
     private func perform(_ actions: [PullStateMachine.Action]) {
         for action in actions {
             switch action {
-            case .log(let level, let message): logger.log(level: level, "\(message)")
+            case .log(let level, let message, let metadata): logger.log(level: level, "\(message)", metadata: metadata.mapValues { .string($0) })
             case .markConnected: status.setConnected(true)
             case .markDisconnected: status.setConnected(false)
             case .countOversizedAssignment: onOversizedAssignment()

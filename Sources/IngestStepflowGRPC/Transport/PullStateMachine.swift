@@ -27,7 +27,8 @@ package struct PullStateMachine: Sendable {
     }
 
     package enum Action: Sendable, Equatable {
-        case log(Logger.Level, String)
+        /// A log line: level, message (some are matched by tests and alerts) and metadata.
+        case log(Logger.Level, String, [String: String] = [:])
         /// Readiness on: the orchestrator accepted the stream.
         case markConnected
         /// Readiness off until a stream is accepted again.
@@ -58,7 +59,7 @@ package struct PullStateMachine: Sendable {
     package mutating func streamOpened(at now: Duration, queue: String) -> [Action] {
         connectedAt = now
         deliveredTask = false
-        return [.markConnected, .log(.info, "pull stream connected (queue \(queue))")]
+        return [.markConnected, .log(.info, "pull stream connected", ["queue": queue])]
     }
 
     /// The stream handed over an assignment.
@@ -89,13 +90,13 @@ package struct PullStateMachine: Sendable {
             // Reopen at once and stay ready: one assignment per reopened stream, no hot loop.
             return [
                 .countOversizedAssignment,
-                .log(.error, "task assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES (\(maxAssignmentBytes)) dropped: the worker cannot read it, so it cannot fail it; the orchestrator decides its fate. Reconnecting. Raise STEPFLOW_MAX_ASSIGNMENT_BYTES, or pass large documents as blobs (blob_id). Error: \(error)"),
+                .log(.error, "task assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES (\(maxAssignmentBytes)) dropped: the worker cannot read it, so it cannot fail it; the orchestrator decides its fate. Reconnecting. Raise STEPFLOW_MAX_ASSIGNMENT_BYTES, or pass large documents as blobs (blob_id)", ["error": error]),
                 .reopen(after: .zero),
             ]
         case .ended:
             return [.log(.notice, "pull stream ended by the orchestrator; reconnecting"), .markDisconnected, .reopen(after: delay(jitter: jitter))]
         case .failed(let error):
-            return [.log(.warning, "pull stream failed; reconnecting: \(error)"), .markDisconnected, .reopen(after: delay(jitter: jitter))]
+            return [.log(.warning, "pull stream failed; reconnecting", ["error": error]), .markDisconnected, .reopen(after: delay(jitter: jitter))]
         case .cancelled:
             return [.markDisconnected, .stop]
         }

@@ -147,8 +147,8 @@ package struct TaskRunner<Component: TaskComponent, Orchestrator: OrchestratorSe
                             try? await clock.sleep(for: duration)
                             return .timer(timer)
                         }
-                    case .log(let level, let message):
-                        logger.log(level: level, "\(message)", metadata: ["orchestrator": "\(machine.url)"])
+                    case .log(let level, let message, let metadata):
+                        logger.log(level: level, "\(message)", metadata: metadata.mapValues { .string($0) }.merging(["orchestrator": "\(machine.url)"]) { mine, _ in mine })
                     case .finish(let outcome):
                         group.cancelAll()
                         if kind == .listComponents { logger.info("list_components answered", metadata: ["outcome": "\(outcome)"]) }

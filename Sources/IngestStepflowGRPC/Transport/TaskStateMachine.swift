@@ -86,7 +86,9 @@ package struct TaskStateMachine: Sendable {
         case lookUpRun(runID: String, for: LookUp)
         /// Wait `duration`, then ``timerFired(_:at:)``.
         case wait(Duration, Timer)
-        case log(Logger.Level, String)
+        /// A log line: level, message (worded for operators; some are matched by tests and
+        /// alerts, so they stay as they are) and metadata.
+        case log(Logger.Level, String, [String: String] = [:])
         /// The task is over: cancel whatever still runs (the execution, a wait, a call).
         case finish(TaskOutcome)
     }
@@ -156,7 +158,7 @@ package struct TaskStateMachine: Sendable {
         case .empty:
             return finish(
                 .notClaimed("empty task"),
-                log: (.warning, "task without a payload (neither execute nor list_components): ignored; the orchestrator will time it out")
+                log: (.warning, "task without a payload (neither execute nor list_components): ignored; the orchestrator will time it out", [:])
             )
         }
     }
@@ -181,7 +183,7 @@ package struct TaskStateMachine: Sendable {
                 state = .claiming(claim)
                 return [.lookUpRun(runID: runID, for: .claim)]
             case .failure(.unavailable(let message)):
-                let log = Action.log(.info, "claim answered UNAVAILABLE (run being recovered or orchestrator unreachable); retrying at the next beat: \(message)")
+                let log = Action.log(.info, "claim answered UNAVAILABLE (run being recovered or orchestrator unreachable); retrying at the next beat", ["error": message])
                 if now - claim.startedAt >= settings.claimPatience {
                     return [log] + notClaimed("the orchestrator stayed unavailable for \(settings.claimPatience.components.seconds) s")
                 }
@@ -197,7 +199,7 @@ package struct TaskStateMachine: Sendable {
                 running.beatFailures = 0
             case .success(let refusal):
                 let why = refusal == .alreadyClaimed ? "ALREADY_CLAIMED" : "should_abort"
-                return finish(.aborted(why), log: (.notice, "heartbeat answered \(why): cancelling the document; no completion will be sent"))
+                return finish(.aborted(why), log: (.notice, "heartbeat answered \(why): cancelling the document; no completion will be sent", [:]))
             case .failure(.notFound):
                 if let runID = lookupRunID {
                     running.beat = .lookingUp
@@ -211,7 +213,7 @@ package struct TaskStateMachine: Sendable {
                 if running.beatFailures == 1 {
                     running.beat = .waiting
                     state = .running(running)
-                    return [.log(.warning, "heartbeat failed; retrying every beat: \(description)"), .wait(settings.interval, .beat)]
+                    return [.log(.warning, "heartbeat failed; retrying every beat", ["error": description]), .wait(settings.interval, .beat)]
                 }
             }
             running.beat = .waiting
@@ -235,7 +237,7 @@ package struct TaskStateMachine: Sendable {
             var actions: [Action] = []
             if let moved, moved != url {
                 url = moved
-                actions.append(.log(.notice, "run moved to another orchestrator: \(moved)"))
+                actions.append(.log(.notice, "run moved to another orchestrator", ["orchestrator": moved]))
             }
             running.beat = .waiting
             state = .running(running)
@@ -248,7 +250,7 @@ package struct TaskStateMachine: Sendable {
                 url = moved
                 running.completion = .sending
                 state = .running(running)
-                return [.log(.notice, "CompleteTask: run moved; resending to \(moved)"), .sendCompletion(url: moved)]
+                return [.log(.notice, "CompleteTask: run moved; resending", ["orchestrator": moved]), .sendCompletion(url: moved)]
             }
             // Same orchestrator: the task may not be registered again yet after a recovery.
             state = .running(running)
@@ -275,7 +277,7 @@ package struct TaskStateMachine: Sendable {
         switch answer {
         case .success:
             let result = running.result ?? .output
-            return finish(.completed(result), log: (.info, "task completed: \(result)"))
+            return finish(.completed(result), log: (.info, "task completed", ["result": "\(result)"]))
         case .failure(.notFound):
             guard running.completionRedirects < settings.maxRedirects, let runID = lookupRunID else {
                 return undelivered("the orchestrator at \(url) no longer knows the task (NOT_FOUND) and no other one holds its run")
@@ -285,7 +287,7 @@ package struct TaskStateMachine: Sendable {
             state = .running(running)
             return [.lookUpRun(runID: runID, for: .completion)]
         case .failure(.unavailable(let message)):
-            return [.log(.info, "CompleteTask answered UNAVAILABLE; retrying (attempt \(running.completionFailures + 1)): \(message)")]
+            return [.log(.info, "CompleteTask answered UNAVAILABLE; retrying", ["attempt": "\(running.completionFailures + 1)", "error": message])]
                 + retryCompletion(at: now, jitter: jitter)
         case .failure(.cancelled):
             return finish(.aborted("cancelled before the result was delivered"))
@@ -329,24 +331,24 @@ package struct TaskStateMachine: Sendable {
     }
 
     private mutating func notClaimed(_ why: String) -> [Action] {
-        finish(.notClaimed(why), log: (.notice, "task not claimed: \(why); not executing it"))
+        finish(.notClaimed(why), log: (.notice, "task not claimed: \(why); not executing it", [:]))
     }
 
     private mutating func undelivered(_ why: String) -> [Action] {
         finish(
             .undelivered(why),
-            log: (.error, "result not delivered: \(why). The orchestrator will reassign the task; ingesting the document again is safe (same chunk ids, the index is unchanged)")
+            log: (.error, "result not delivered: \(why). The orchestrator will reassign the task; ingesting the document again is safe (same chunk ids, the index is unchanged)", [:])
         )
     }
 
-    private mutating func finish(_ outcome: TaskOutcome, log: (Logger.Level, String)? = nil) -> [Action] {
+    private mutating func finish(_ outcome: TaskOutcome, log: (Logger.Level, String, [String: String])? = nil) -> [Action] {
         state = .finished
-        return (log.map { [Action.log($0.0, $0.1)] } ?? []) + [.finish(outcome)]
+        return (log.map { [Action.log($0.0, $0.1, $0.2)] } ?? []) + [.finish(outcome)]
     }
 
     /// An event the state does not expect (a bug of ours): end the task rather than guess.
     private mutating func invalid(_ event: String) -> [Action] {
         if case .finished = state { return [] }
-        return finish(.aborted("internal error"), log: (.error, "task state machine: unexpected event \(event); the task is dropped and the orchestrator will reassign it"))
+        return finish(.aborted("internal error"), log: (.error, "task state machine: unexpected event \(event); the task is dropped and the orchestrator will reassign it", [:]))
     }
 }
