@@ -3,6 +3,7 @@ import GRPCCore
 import IngestCore
 import IngestKit
 import Logging
+import SwiftProtobuf
 import Synchronization
 
 @testable import IngestStepflowGRPC
@@ -28,8 +29,10 @@ final class FakeTaskSource: TaskSource {
     private let scripts: Mutex<[Script]>
     private let redirects: Mutex<[String: String]>
     private let readCount = Atomic<Int>(0)
+    private let readStarts = Atomic<Int>(0)
     private let openCount = Atomic<Int>(0)
     private let requests = Mutex<[Stepflow_V1_PullTasksRequest]>([])
+    let progress = Progress()
 
     init(_ scripts: [Script], redirects: [String: String] = [:]) {
         self.scripts = Mutex(scripts)
@@ -37,14 +40,17 @@ final class FakeTaskSource: TaskSource {
     }
 
     var assignmentsRead: Int { readCount.load(ordering: .acquiring) }
+    /// Reads begun (a read of an open, quiet stream blocks).
+    var readsStarted: Int { readStarts.load(ordering: .acquiring) }
     var streamsOpened: Int { openCount.load(ordering: .acquiring) }
     var pullRequests: [Stepflow_V1_PullTasksRequest] { requests.withLock { $0 } }
 
     func pullTasks(_ request: Stepflow_V1_PullTasksRequest, body: @escaping @Sendable (AssignmentReader) async throws -> Void) async throws {
         requests.withLock { $0.append(request) }
+        defer { progress.signal() }
         let script: Script? = scripts.withLock { $0.isEmpty ? nil : $0.removeFirst() }
         guard let script else {
-            try await Task.sleep(for: .seconds(3600))
+            try await blockUntilCancelled()
             return
         }
         switch script {
@@ -52,20 +58,24 @@ final class FakeTaskSource: TaskSource {
             throw error
         case .stream(let events):
             openCount.add(1, ordering: .acquiringAndReleasing)
+            progress.signal()
             var remaining = events[...]
             try await body(AssignmentReader {
+                self.readStarts.add(1, ordering: .acquiringAndReleasing)
+                self.progress.signal()
                 guard let event = remaining.popFirst() else {
-                    try await Task.sleep(for: .seconds(3600))
+                    try await blockUntilCancelled()
                     return nil
                 }
                 switch event {
                 case .assignment(let assignment):
                     self.readCount.add(1, ordering: .acquiringAndReleasing)
-                    return assignment
+                    self.progress.signal()
+                    return received(assignment)
                 case .fail(let error): throw error
                 case .end: return nil
                 case .stayOpen:
-                    try await Task.sleep(for: .seconds(3600))
+                    try await blockUntilCancelled()
                     return nil
                 }
             })
@@ -91,6 +101,7 @@ final class FakeOrchestrator: OrchestratorService {
     private let completeAnswer: @Sendable (Stepflow_V1_CompleteTaskRequest, String, Int) throws -> Void
     private let log = Mutex<[Call]>([])
     private let completions = Mutex<[Stepflow_V1_CompleteTaskRequest]>([])
+    let progress = Progress()
 
     /// `heartbeat` and `complete` get the request, the address and the 0-based number of this
     /// call of that kind.
@@ -113,6 +124,7 @@ final class FakeOrchestrator: OrchestratorService {
             log.append(Call(method: "heartbeat", url: url, taskID: request.taskID, runID: request.hasRunID ? request.runID : nil))
             return log.filter { $0.method == "heartbeat" }.count - 1
         }
+        defer { progress.signal() }
         return try heartbeatAnswer(request, url, index)
     }
 
@@ -121,6 +133,7 @@ final class FakeOrchestrator: OrchestratorService {
             log.append(Call(method: "complete", url: url, taskID: request.taskID, runID: request.hasRunID ? request.runID : nil))
             return log.filter { $0.method == "complete" }.count - 1
         }
+        defer { progress.signal() }
         try completeAnswer(request, url, index)
         completions.withLock { $0.append(request) }
     }
@@ -164,7 +177,11 @@ final class FakeComponent: TaskComponent {
     private let started = Atomic<Int>(0)
     private let cancelled = Atomic<Int>(0)
     private let released = Atomic<Int>(0)
+    /// Execution n waits on gate n.
+    private let gates = Mutex<[Gate]>([])
     private let inputs = Mutex<[JSONValue]>([])
+    private let sizes = Mutex<[Int]>([])
+    let progress = Progress()
 
     init(_ behaviour: Behaviour) {
         self.behaviour = behaviour
@@ -173,39 +190,40 @@ final class FakeComponent: TaskComponent {
     var executions: Int { started.load(ordering: .acquiring) }
     var cancellations: Int { cancelled.load(ordering: .acquiring) }
     var receivedInputs: [JSONValue] { inputs.withLock { $0 } }
+    var receivedInputBytes: [Int] { sizes.withLock { $0 } }
 
     /// Lets the oldest waiting execution finish.
-    func release() { released.add(1, ordering: .acquiringAndReleasing) }
+    func release() { gate(released.add(1, ordering: .acquiringAndReleasing).oldValue).open() }
+
+    private func gate(_ index: Int) -> Gate {
+        gates.withLock { gates in
+            while gates.count <= index { gates.append(Gate()) }
+            return gates[index]
+        }
+    }
 
     var catalog: [ComponentDescription] {
         [ComponentDescription(componentID: "ingest", path: "/ingest", description: "Ingest one document.", inputSchema: ["type": "object"], outputSchema: ["type": "object"])]
     }
 
-    func execute(componentID: String, input: JSONValue, blobs: some BlobReader, context: ExecutionContext) async throws(CancellationError) -> Result<JSONValue, ComponentFailure> {
+    func execute(componentID: String, input: JSONValue, inputBytes: Int, blobs: some BlobReader, context: ExecutionContext) async throws(CancellationError) -> Result<Google_Protobuf_Value, ComponentFailure> {
         let ticket = started.add(1, ordering: .acquiringAndReleasing).oldValue
         inputs.withLock { $0.append(input) }
+        sizes.withLock { $0.append(inputBytes) }
+        progress.signal()
         switch behaviour {
-        case .succeed(let output): return .success(output)
+        case .succeed(let output): return .success(ProtobufJSON.value(output))
         case .fail(let failure): return .failure(failure)
-        case .waitForRelease:
-            // Execution n finishes after the n-th release.
-            while released.load(ordering: .acquiring) <= ticket {
-                do {
-                    try await Task.sleep(for: .milliseconds(5))
-                } catch {
-                    cancelled.add(1, ordering: .acquiringAndReleasing)
-                    throw CancellationError()
-                }
-            }
-            return .success(["status": "indexed"])
-        case .hang:
+        case .waitForRelease, .hang:
             do {
-                try await Task.sleep(for: .seconds(3600))
+                // Execution n finishes after the n-th release; a hanging one never does.
+                if case .hang = behaviour { try await blockUntilCancelled() } else { try await gate(ticket).wait() }
             } catch {
                 cancelled.add(1, ordering: .acquiringAndReleasing)
+                progress.signal()
                 throw CancellationError()
             }
-            return .success(.null)
+            return .success(ProtobufJSON.value(["status": "indexed"]))
         }
     }
 }
@@ -251,35 +269,31 @@ func listTask(_ id: String, orchestrator: String = "http://orch-a:7840") -> Step
     return assignment
 }
 
-/// A policy with millisecond back-offs so retries do not slow the tests.
+/// An assignment as the pull stream hands it over, with its encoded size.
+func received(_ assignment: Stepflow_V1_TaskAssignment) -> ReceivedAssignment {
+    ReceivedAssignment(assignment, bytes: (try? assignment.serializedBytes() as [UInt8])?.count ?? 0)
+}
+
+/// A policy with millisecond back-offs, so a test advances its clock by a few milliseconds.
 let fastPolicy = TaskPolicy(
     maxInputBytes: 1024 * 1024,
-    // Generous: when the whole suite runs, CPU-bound suites can starve these tasks for seconds.
     claimPatience: .seconds(60),
-    completeBackoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(5)),
-    completePatience: .seconds(60),
+    completeRetry: RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(1), maxDelay: .milliseconds(5), maxElapsed: .seconds(60)),
     maxRedirects: 3
 )
 
+/// A runner over the fakes. Its clock is manual and never moves unless the test moves it: a
+/// test that does not advance it sees no heartbeat after the claim and no retry wait end.
 func makeRunner<C: TaskComponent>(
     _ component: C,
     orchestrator: FakeOrchestrator,
     source: FakeTaskSource = FakeTaskSource([]),
     blobs: FakeBlobs = FakeBlobs(),
-    policy: TaskPolicy = fastPolicy
+    policy: TaskPolicy = fastPolicy,
+    clock: ManualClock = ManualClock()
 ) -> TaskRunner<C, FakeOrchestrator, FakeTaskSource, FakeBlobs> {
-    TaskRunner(component: component, orchestrator: orchestrator, source: source, blobs: blobs, workerID: "worker-1", defaultOrchestratorURL: "http://tasks:7840", policy: policy, logger: Logger(label: "test"))
-}
-
-/// Polls `condition` every 10 ms for up to `limit`; true when it held. For waiting on
-/// concurrent progress, not for timing assertions: the limit is long because other suites running
-/// at the same time can keep these tasks off the two cores for many seconds.
-func eventually(within limit: Duration = .seconds(120), _ condition: () -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: limit)
-    while clock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
+    TaskRunner(
+        component: component, orchestrator: orchestrator, source: source, blobs: blobs, workerID: "worker-1", defaultOrchestratorURL: "http://tasks:7840", policy: policy,
+        logger: Logger(label: "test"), clock: clock, jitter: { 0.5 }
+    )
 }

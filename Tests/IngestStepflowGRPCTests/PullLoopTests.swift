@@ -7,33 +7,41 @@ import Testing
 
 @testable import IngestStepflowGRPC
 
-@Suite struct PullLoopTests {
+@Suite(.timeLimit(.minutes(2))) struct PullLoopTests {
     func settings(maxConcurrent: Int) -> GRPCWorkerSettings {
         var settings = GRPCWorkerSettings(tasks: GRPCEndpoint(host: "tasks", port: 7840, tls: false), queueName: "ingest", maxConcurrent: maxConcurrent)
-        settings.reconnect = Backoff(initial: .milliseconds(1), maximum: .milliseconds(5))
+        settings.reconnect = .unbounded(baseDelay: .milliseconds(250), maxDelay: .seconds(10))
         return settings
     }
 
-    /// Runs a worker loop over the fakes while `body` runs, then cancels it.
+    /// Runs a worker loop over the fakes while `body` runs, then cancels it. The loop's back-off
+    /// runs on an auto-advancing clock (reconnects are instant, virtual time moves); the
+    /// runner's clock never moves (no beat after the claim).
     func withWorker(
         source: FakeTaskSource,
         component: FakeComponent,
         orchestrator: FakeOrchestrator = FakeOrchestrator(),
         maxConcurrent: Int,
         status: PullStatus = PullStatus(),
+        loopClock: ManualClock = ManualClock(autoAdvance: true),
         onOversizedAssignment: @escaping @Sendable () -> Void = {},
-        _ body: () async -> Void
+        _ body: (WorkerLoop<FakeComponent, FakeOrchestrator, FakeTaskSource, FakeBlobs>) async -> Void
     ) async {
         let runner = makeRunner(component, orchestrator: orchestrator, source: source)
         let loop = WorkerLoop(
             source: source, runner: runner, settings: settings(maxConcurrent: maxConcurrent), workerID: "worker-1", status: status, logger: Logger(label: "test"),
-            onOversizedAssignment: onOversizedAssignment
+            onOversizedAssignment: onOversizedAssignment, clock: loopClock, jitter: { 0.5 }
         )
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await loop.run() }
-            await body()
+            await body(loop)
             group.cancelAll()
         }
+    }
+
+    /// Returns once the pull loop waits for a free slot (so it is not reading the stream).
+    func untilWaitingForASlot(_ loop: WorkerLoop<FakeComponent, FakeOrchestrator, FakeTaskSource, FakeBlobs>) async {
+        while loop.slots.waiting == 0 { await Task.yield() }
     }
 
     @Test func aSlotIsTakenBeforeTheNextAssignmentIsRead() async {
@@ -42,27 +50,27 @@ import Testing
         let source = FakeTaskSource([.stream([.assignment(executeTask("t1")), .assignment(executeTask("t2")), .stayOpen])])
         let component = FakeComponent(.waitForRelease)
         let orchestrator = FakeOrchestrator()
-        await withWorker(source: source, component: component, orchestrator: orchestrator, maxConcurrent: 1) {
-            #expect(await eventually { component.executions == 1 })
-            try? await Task.sleep(for: .milliseconds(200))
+        await withWorker(source: source, component: component, orchestrator: orchestrator, maxConcurrent: 1) { loop in
+            await component.progress.until { component.executions == 1 }
+            await untilWaitingForASlot(loop)
             #expect(source.assignmentsRead == 1)
             component.release()
-            #expect(await eventually { component.executions == 2 })
+            await component.progress.until { component.executions == 2 }
             #expect(source.assignmentsRead == 2)
             component.release()
-            #expect(await eventually { orchestrator.acknowledged.count == 2 })
+            await orchestrator.progress.until { orchestrator.acknowledged.count == 2 }
         }
     }
 
     @Test func tasksRunConcurrentlyUpToTheLimit() async {
         let source = FakeTaskSource([.stream([.assignment(executeTask("t1")), .assignment(executeTask("t2")), .assignment(executeTask("t3")), .stayOpen])])
         let component = FakeComponent(.waitForRelease)
-        await withWorker(source: source, component: component, maxConcurrent: 2) {
-            #expect(await eventually { component.executions == 2 })
-            try? await Task.sleep(for: .milliseconds(200))
+        await withWorker(source: source, component: component, maxConcurrent: 2) { loop in
+            await component.progress.until { component.executions == 2 }
+            await untilWaitingForASlot(loop)
             #expect(source.assignmentsRead == 2)
             component.release()
-            #expect(await eventually { component.executions == 3 })
+            await component.progress.until { component.executions == 3 }
             component.release()
             component.release()
         }
@@ -78,18 +86,21 @@ import Testing
         let component = FakeComponent(.succeed(["status": "indexed"]))
         let orchestrator = FakeOrchestrator()
         let status = PullStatus()
-        await withWorker(source: source, component: component, orchestrator: orchestrator, maxConcurrent: 2, status: status) {
-            #expect(await eventually { orchestrator.acknowledged.count == 1 })
+        let clock = ManualClock(autoAdvance: true)
+        await withWorker(source: source, component: component, orchestrator: orchestrator, maxConcurrent: 2, status: status, loopClock: clock) { _ in
+            await orchestrator.progress.until { orchestrator.acknowledged.count == 1 }
             #expect(source.streamsOpened == 3)
             #expect(status.isReady)
         }
         #expect(source.pullRequests.count == 4)
         #expect(source.pullRequests.allSatisfy { $0.queueName == "ingest" && $0.workerID == "worker-1" })
+        // Three failed streams in a row: the back-off doubles from 2 x 250 ms (jitter 0.5 is x1).
+        #expect(clock.requested == [.milliseconds(500), .milliseconds(1000), .milliseconds(2000)])
     }
 
     /// An assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES kills the stream inside grpc-swift
     /// (RESOURCE_EXHAUSTED from the reader): it is counted once, the slot is given back, and the
-    /// next stream delivers the next task.
+    /// next stream delivers the next task at once.
     @Test func anOversizedAssignmentIsCountedAndTheNextStreamServes() async {
         let oversized = Atomic<Int>(0)
         let source = FakeTaskSource([
@@ -100,13 +111,15 @@ import Testing
         ])
         let orchestrator = FakeOrchestrator()
         let status = PullStatus()
+        let clock = ManualClock(autoAdvance: true)
         await withWorker(source: source, component: FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator, maxConcurrent: 1, status: status,
-                         onOversizedAssignment: { oversized.add(1, ordering: .relaxed) }) {
-            #expect(await eventually { orchestrator.acknowledged.count == 1 })
+                         loopClock: clock, onOversizedAssignment: { oversized.add(1, ordering: .relaxed) }) { _ in
+            await orchestrator.progress.until { orchestrator.acknowledged.count == 1 }
             #expect(status.isReady)
         }
         #expect(oversized.load(ordering: .relaxed) == 2)
         #expect(source.streamsOpened == 3)
+        #expect(clock.requested.isEmpty)
     }
 
     @Test func otherStreamFailuresAreNotCountedAsOversized() async {
@@ -119,8 +132,8 @@ import Testing
         ])
         let orchestrator = FakeOrchestrator()
         await withWorker(source: source, component: FakeComponent(.succeed(.null)), orchestrator: orchestrator, maxConcurrent: 1,
-                         onOversizedAssignment: { oversized.add(1, ordering: .relaxed) }) {
-            #expect(await eventually { orchestrator.acknowledged.count == 1 })
+                         onOversizedAssignment: { oversized.add(1, ordering: .relaxed) }) { _ in
+            await orchestrator.progress.until { orchestrator.acknowledged.count == 1 }
         }
         #expect(oversized.load(ordering: .relaxed) == 0)
     }
@@ -128,58 +141,25 @@ import Testing
     @Test func readinessFollowsTheStream() async {
         let status = PullStatus()
         let source = FakeTaskSource([.stream([.stayOpen])])
-        await withWorker(source: source, component: FakeComponent(.succeed(.null)), maxConcurrent: 1, status: status) {
-            #expect(await eventually { status.isReady })
+        await withWorker(source: source, component: FakeComponent(.succeed(.null)), maxConcurrent: 1, status: status) { _ in
+            await source.progress.until { source.readsStarted >= 1 }
+            #expect(status.isReady)
         }
         #expect(status.isConnected == false)
         #expect(status.isReady == false)
     }
-}
 
-@Suite struct BackoffTests {
-    /// A peer that accepts streams and ends them at once must not get a reconnect every few
-    /// hundred milliseconds: the back-off starts over only after a stream lived 30 s or
-    /// delivered a task.
-    @Test func theBackOffStartsOverOnlyAfterAHealthyStream() {
-        var state = ReconnectState()
-        #expect(state.streamEnded(connected: false, lived: .zero, deliveredTask: false) == 1)
-        #expect(state.streamEnded(connected: true, lived: .milliseconds(50), deliveredTask: false) == 2)
-        #expect(state.streamEnded(connected: true, lived: .seconds(29), deliveredTask: false) == 3)
-        #expect(state.streamEnded(connected: true, lived: .seconds(30), deliveredTask: false) == 0)
-        #expect(state.streamEnded(connected: false, lived: .zero, deliveredTask: false) == 1)
-        #expect(state.streamEnded(connected: true, lived: .milliseconds(10), deliveredTask: true) == 0)
-        // Accepted then ended at once, over and over: the delay keeps growing to the cap.
-        let backoff = Backoff(initial: .milliseconds(125), maximum: .seconds(30), jitter: 0)
-        var flapping = ReconnectState()
-        let delays = (0..<10).map { _ in backoff.delay(attempt: flapping.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false)) }
-        #expect(delays.last == .seconds(30) && delays == delays.sorted())
-    }
-
-    /// A stream ended by an assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES is no failure: the
-    /// orchestrator handed over a task, so the next stream opens after the shortest delay.
-    @Test func anOversizedAssignmentIsNotAFailure() {
-        var state = ReconnectState()
-        #expect(state.streamEnded(connected: false, lived: .zero, deliveredTask: false) == 1)
-        #expect(state.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false) == 2)
-        #expect(state.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false, oversizedAssignment: true) == 0)
-        #expect(state.streamEnded(connected: true, lived: .milliseconds(5), deliveredTask: false, oversizedAssignment: true) == 0)
-        #expect(state.failures == 0)
-    }
-
-    @Test func growsExponentiallyUpToTheCap() {
-        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), jitter: 0)
-        #expect(backoff.delay(attempt: 0, random: 0.7) == .milliseconds(100))
-        #expect(backoff.delay(attempt: 1, random: 0.7) == .milliseconds(200))
-        #expect(backoff.delay(attempt: 3, random: 0.7) == .milliseconds(800))
-        #expect(backoff.delay(attempt: 10, random: 0.7) == .seconds(2))
-        #expect(backoff.delay(attempt: 1_000, random: 0.7) == .seconds(2))
-    }
-
-    @Test func jitterTakesUpToItsShareOff() {
-        let backoff = Backoff(initial: .seconds(1), maximum: .seconds(10), jitter: 0.5)
-        #expect(backoff.delay(attempt: 0, random: 0) == .seconds(1))
-        #expect(backoff.delay(attempt: 0, random: 0.99) == .milliseconds(505))
-        #expect(backoff.delay(attempt: 0, random: 0.5) == .milliseconds(750))
+    /// The assignment's size on the wire reaches the component (the fake source reports the
+    /// encoded size, as the gRPC deserializer does).
+    @Test func theReceivedSizeTravelsWithTheAssignment() async {
+        let task = executeTask("t1")
+        let source = FakeTaskSource([.stream([.assignment(task), .stayOpen])])
+        let component = FakeComponent(.succeed(.null))
+        let orchestrator = FakeOrchestrator()
+        await withWorker(source: source, component: component, orchestrator: orchestrator, maxConcurrent: 1) { _ in
+            await orchestrator.progress.until { orchestrator.acknowledged.count == 1 }
+        }
+        #expect(component.receivedInputBytes == [received(task).bytes])
     }
 }
 

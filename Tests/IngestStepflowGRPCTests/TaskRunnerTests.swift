@@ -8,11 +8,11 @@ import Testing
 
 @testable import IngestStepflowGRPC
 
-@Suite struct TaskRunnerTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskRunnerTests {
     @Test func claimsHeartbeatsAndCompletesWithTheOutput() async throws {
         let orchestrator = FakeOrchestrator()
         let component = FakeComponent(.succeed(["status": "indexed", "chunks": 3]))
-        let outcome = await makeRunner(component, orchestrator: orchestrator).run(executeTask("t1"))
+        let outcome = await makeRunner(component, orchestrator: orchestrator).run(received(executeTask("t1")))
 
         #expect(outcome == .completed(.output))
         let calls = orchestrator.calls
@@ -27,7 +27,7 @@ import Testing
     @Test func claimRefusedByAnotherWorkerExecutesNothingAndSendsNothing() async {
         let orchestrator = FakeOrchestrator(heartbeat: { _, _, _ in .alreadyClaimed })
         let component = FakeComponent(.succeed(.null))
-        let outcome = await makeRunner(component, orchestrator: orchestrator).run(executeTask("t1"))
+        let outcome = await makeRunner(component, orchestrator: orchestrator).run(received(executeTask("t1")))
 
         guard case .notClaimed = outcome else { Issue.record("expected notClaimed, got \(outcome)"); return }
         #expect(component.executions == 0)
@@ -40,20 +40,28 @@ import Testing
             return .inProgress
         })
         let component = FakeComponent(.succeed(["status": "indexed"]))
-        let outcome = await makeRunner(component, orchestrator: orchestrator).run(executeTask("t1"))
+        let clock = ManualClock()
+        async let outcome = makeRunner(component, orchestrator: orchestrator, clock: clock).run(received(executeTask("t1")))
+        await clock.untilSleepers(1)
+        #expect(component.executions == 0)
+        clock.advance(by: .seconds(1))
 
-        #expect(outcome == .completed(.output))
-        #expect(orchestrator.heartbeats.count >= 2)
+        #expect(await outcome == .completed(.output))
+        #expect(orchestrator.heartbeats.count == 2)
         #expect(component.executions == 1)
+        #expect(clock.requested.first == .seconds(1))
     }
 
     @Test func heartbeatAnsweringShouldAbortCancelsTheDocumentAndSendsNoCompletion() async {
         // Claim accepted, the next beat (1 s later) says abort.
         let orchestrator = FakeOrchestrator(heartbeat: { _, _, index in index == 0 ? .inProgress : .abort })
         let component = FakeComponent(.hang)
-        let outcome = await makeRunner(component, orchestrator: orchestrator).run(executeTask("t1"))
+        let clock = ManualClock()
+        async let outcome = makeRunner(component, orchestrator: orchestrator, clock: clock).run(received(executeTask("t1")))
+        await clock.untilSleepers(1)
+        clock.advance(by: .seconds(1))
 
-        #expect(outcome == .aborted("should_abort"))
+        #expect(await outcome == .aborted("should_abort"))
         #expect(component.cancellations == 1)
         #expect(orchestrator.completeCalls.isEmpty)
     }
@@ -64,11 +72,18 @@ import Testing
             return .inProgress
         })
         let component = FakeComponent(.waitForRelease)
-        let runner = makeRunner(component, orchestrator: orchestrator)
-        async let outcome = runner.run(executeTask("t1"))
-        // Claim + at least two beats (one of them UNAVAILABLE) while the document runs.
-        #expect(await eventually { orchestrator.heartbeats.count >= 3 })
+        let clock = ManualClock()
+        let runner = makeRunner(component, orchestrator: orchestrator, clock: clock)
+        async let outcome = runner.run(received(executeTask("t1", interval: 2)))
+        // Claim + two beats (one of them UNAVAILABLE) while the document runs, one per interval.
+        for _ in 0..<2 {
+            await clock.untilSleepers(1)
+            clock.advance(by: .seconds(2))
+        }
+        await clock.untilSleepers(1)
+        #expect(orchestrator.heartbeats.count == 3)
         #expect(orchestrator.completeCalls.isEmpty)
+        #expect(clock.requested == [.seconds(2), .seconds(2), .seconds(2)])
         component.release()
         #expect(await outcome == .completed(.output))
         #expect(orchestrator.heartbeats.allSatisfy { $0.runID == "run-1" && $0.url == "http://orch-a:7840" })
@@ -78,11 +93,18 @@ import Testing
         let orchestrator = FakeOrchestrator(complete: { _, _, index in
             if index < 2 { throw RPCError(code: .unavailable, message: "recovering") }
         })
-        let outcome = await makeRunner(FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator).run(executeTask("t1"))
+        let clock = ManualClock()
+        async let outcome = makeRunner(FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator, clock: clock).run(received(executeTask("t1")))
+        // The beat waits 1 s; each retry waits the back-off (1 ms, then 2 ms: jitter 0.5).
+        for _ in 0..<2 {
+            await clock.untilSleepers(2)
+            clock.advance(by: .milliseconds(5))
+        }
 
-        #expect(outcome == .completed(.output))
+        #expect(await outcome == .completed(.output))
         #expect(orchestrator.completeCalls.count == 3)
         #expect(orchestrator.acknowledged.count == 1)
+        #expect(clock.requested.sorted() == [.milliseconds(1), .milliseconds(2), .seconds(1)])
     }
 
     @Test func completionAnsweredNotFoundFollowsTheRunToItsOrchestrator() async {
@@ -90,7 +112,7 @@ import Testing
         let orchestrator = FakeOrchestrator(complete: { _, url, _ in
             if url == "http://orch-a:7840" { throw RPCError(code: .notFound, message: "task not on this orchestrator") }
         })
-        let outcome = await makeRunner(FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator, source: source).run(executeTask("t1"))
+        let outcome = await makeRunner(FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator, source: source).run(received(executeTask("t1")))
 
         #expect(outcome == .completed(.output))
         #expect(orchestrator.completeCalls.map(\.url) == ["http://orch-a:7840", "http://orch-b:7840"])
@@ -99,7 +121,7 @@ import Testing
 
     @Test func aResultNoOrchestratorKnowsIsLeftToReassignment() async {
         let orchestrator = FakeOrchestrator(complete: { _, _, _ in throw RPCError(code: .notFound, message: "gone") })
-        let outcome = await makeRunner(FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator).run(executeTask("t1"))
+        let outcome = await makeRunner(FakeComponent(.succeed(["status": "indexed"])), orchestrator: orchestrator).run(received(executeTask("t1")))
 
         guard case .undelivered = outcome else { Issue.record("expected undelivered, got \(outcome)"); return }
         #expect(orchestrator.completeCalls.count == 1)
@@ -108,7 +130,7 @@ import Testing
     @Test func aFailedDocumentCompletesWithItsCodeMessageAndData() async throws {
         let failure = ComponentFailure(reason: .parseFailed, source: "/data/bad.pdf", message: "Ingest failed for '/data/bad.pdf' [parse_failed]: Docling could not parse it; check the file")
         let orchestrator = FakeOrchestrator()
-        let outcome = await makeRunner(FakeComponent(.fail(failure)), orchestrator: orchestrator).run(executeTask("t1"))
+        let outcome = await makeRunner(FakeComponent(.fail(failure)), orchestrator: orchestrator).run(received(executeTask("t1")))
 
         #expect(outcome == .completed(.error(.invalidInput)))
         let request = try #require(orchestrator.acknowledged.first)
@@ -121,7 +143,7 @@ import Testing
     @Test func anUnknownComponentCompletesWithComponentNotFound() async {
         let orchestrator = FakeOrchestrator()
         let component = FakeComponent(.succeed(.null))
-        let outcome = await makeRunner(component, orchestrator: orchestrator).run(executeTask("t1", component: "other"))
+        let outcome = await makeRunner(component, orchestrator: orchestrator).run(received(executeTask("t1", component: "other")))
 
         #expect(outcome == .completed(.error(.componentNotFound)))
         #expect(component.executions == 0)
@@ -131,7 +153,7 @@ import Testing
         let orchestrator = FakeOrchestrator()
         let component = FakeComponent(.succeed(.null))
         let big = String(repeating: "a", count: 2 * 1024 * 1024)
-        let outcome = await makeRunner(component, orchestrator: orchestrator).run(executeTask("t1", input: ["source": ["base64": .string(big), "filename": "a.pdf"]]))
+        let outcome = await makeRunner(component, orchestrator: orchestrator).run(received(executeTask("t1", input: ["source": ["base64": .string(big), "filename": "a.pdf"]])))
 
         #expect(outcome == .completed(.error(.invalidInput)))
         #expect(component.executions == 0)
@@ -142,9 +164,24 @@ import Testing
         #expect(error.message.contains("blob_id"))
     }
 
+    /// The size checked, and counted by the component, is the one the assignment had on the
+    /// wire: the input is not encoded again to measure it.
+    @Test func theInputIsMeasuredFromTheReceivedSize() async {
+        let orchestrator = FakeOrchestrator()
+        let component = FakeComponent(.succeed(.null))
+        let small = executeTask("t1")
+        let refused = await makeRunner(component, orchestrator: orchestrator).run(ReceivedAssignment(small, bytes: fastPolicy.maxInputBytes + 1))
+        #expect(refused == .completed(.error(.invalidInput)))
+        #expect(component.executions == 0)
+
+        let outcome = await makeRunner(component, orchestrator: orchestrator).run(ReceivedAssignment(small, bytes: 4242))
+        #expect(outcome == .completed(.output))
+        #expect(component.receivedInputBytes == [4242])
+    }
+
     @Test func listComponentsIsAnsweredWithTheCatalogAndNotClaimed() async throws {
         let orchestrator = FakeOrchestrator()
-        let outcome = await makeRunner(FakeComponent(.succeed(.null)), orchestrator: orchestrator).run(listTask("l1"))
+        let outcome = await makeRunner(FakeComponent(.succeed(.null)), orchestrator: orchestrator).run(received(listTask("l1")))
 
         #expect(outcome == .completed(.components))
         #expect(orchestrator.heartbeats.isEmpty)
@@ -160,7 +197,7 @@ import Testing
 
     @Test func aTaskWithoutAnOrchestratorURLCompletesAtTheTasksAddress() async {
         let orchestrator = FakeOrchestrator()
-        let outcome = await makeRunner(FakeComponent(.succeed(.null)), orchestrator: orchestrator).run(executeTask("t1", orchestrator: ""))
+        let outcome = await makeRunner(FakeComponent(.succeed(.null)), orchestrator: orchestrator).run(received(executeTask("t1", orchestrator: "")))
 
         #expect(outcome == .completed(.output))
         #expect(orchestrator.calls.allSatisfy { $0.url == "http://tasks:7840" })

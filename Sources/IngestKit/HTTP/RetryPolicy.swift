@@ -23,6 +23,12 @@ package struct RetryPolicy: Sendable, Equatable {
     /// which callers read as "the configured policy".)
     package static let singleAttempt = RetryPolicy(maxAttempts: 1, baseDelay: .zero, maxDelay: .zero, maxElapsed: .zero)
 
+    /// Retries for ever, `baseDelay` doubling up to `maxDelay`: for loops that must never give
+    /// up (the gRPC pull stream's reconnect). Its `delay` never returns nil.
+    package static func unbounded(baseDelay: Duration, maxDelay: Duration) -> RetryPolicy {
+        RetryPolicy(maxAttempts: .max, baseDelay: baseDelay, maxDelay: maxDelay, maxElapsed: .seconds(Int64.max))
+    }
+
     /// The delay before attempt `attempt + 1` after `attempt` attempts failed, or nil to give up.
     /// - Parameters:
     ///   - attempt: attempts made so far (1 after the first failure).
@@ -35,7 +41,7 @@ package struct RetryPolicy: Sendable, Equatable {
         if let retryAfter {
             wait = min(retryAfter, maxDelay)
         } else {
-            let exponent = min(attempt - 1, 30)
+            let exponent = min(max(attempt - 1, 0), 30)
             let raw = baseDelay * (1 << exponent)
             let capped = min(raw, maxDelay)
             // Jitter in [0.5, 1.5) keeps concurrent clients from retrying in lockstep; the

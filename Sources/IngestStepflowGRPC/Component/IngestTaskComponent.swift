@@ -3,6 +3,7 @@ import IngestCore
 import IngestKit
 import IngestWorker
 import Logging
+import SwiftProtobuf
 
 /// The `ingest` component for the pull worker: IngestCore's transport-independent
 /// ``IngestComponent`` (the same parsing, pipeline, deadline and messages the HTTP worker runs),
@@ -32,7 +33,9 @@ package struct IngestTaskComponent: TaskComponent {
         )]
     }
 
-    package func execute(componentID: String, input: JSONValue, blobs: some BlobReader, context: ExecutionContext) async throws(CancellationError) -> Result<JSONValue, ComponentFailure> {
+    package func execute(
+        componentID: String, input: JSONValue, inputBytes: Int, blobs: some BlobReader, context: ExecutionContext
+    ) async throws(CancellationError) -> Result<Google_Protobuf_Value, ComponentFailure> {
         var logger = self.logger
         logger[metadataKey: "task_id"] = "\(context.taskID)"
         for (key, value) in [("run_id", context.runID), ("flow_id", context.flowID), ("step_id", context.stepID), ("trace_id", context.traceID)] {
@@ -48,18 +51,33 @@ package struct IngestTaskComponent: TaskComponent {
             logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
             return .failure(ComponentFailure(reason: .invalidInput, source: "input", message: "Invalid input for /ingest: \(error.message)"))
         }
+        // The assignment's bytes are in memory since it was received: they count in the document
+        // budget first, as an HTTP execute's body does, and the execution's own document (URL
+        // download, blob) is added to the same hold. The wait is bounded: the budget's holders
+        // are executions under their own deadlines, served in order.
+        let hold = component.budget.map(BudgetHold.init)
+        defer { hold?.releaseAll() }
+        do {
+            try await hold?.reserve(upTo: inputBytes)
+        } catch {
+            throw CancellationError()
+        }
         let result: ComponentResult
         do {
-            result = try await component.execute(parsed, blobs: blobs, logger: logger, metrics: metrics)
+            let component = self.component
+            let metrics = self.metrics
+            result = try await BudgetHold.$current.withValue(hold) {
+                try await component.execute(parsed, blobs: blobs, logger: logger, metrics: metrics)
+            }
         } catch {
             throw CancellationError()
         }
         switch result {
         case .success(let output):
             do {
-                return .success(try JSONDecoder().decode(JSONValue.self, from: output.json))
+                return .success(try ProtobufValueEncoder().encode(output.outcome))
             } catch {
-                logger.error("the outcome could not be read back", metadata: ["error": "\(error)"])
+                logger.error("the outcome could not be encoded", metadata: ["error": "\(error)"])
                 return .failure(ComponentFailure(reason: .internalError, source: parsed.described, message: "the worker could not encode its own output; the worker log has the details"))
             }
         case .failure(let failure):

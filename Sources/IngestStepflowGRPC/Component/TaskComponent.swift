@@ -1,6 +1,7 @@
 import Foundation
 import IngestCore
 import IngestKit
+import SwiftProtobuf
 
 /// What the pull worker serves: the gRPC task runner only needs a catalog and one call per
 /// `execute` task, so its tests run it over a fake. `IngestTaskComponent` is the real one, over
@@ -11,14 +12,18 @@ package protocol TaskComponent: Sendable {
     var catalog: [ComponentDescription] { get }
 
     /// Runs one execution of `componentID` (one of the catalog's ids) on `input`, reading blob
-    /// sources through `blobs`. Returns the step output or a typed failure; never throws except
-    /// `CancellationError` when the task was cancelled (the orchestrator asked to abort).
+    /// sources through `blobs`. Returns the step output, already shaped as the protobuf value
+    /// `CompleteTask` carries, or a typed failure; never throws except `CancellationError` when
+    /// the task was cancelled (the orchestrator asked to abort).
+    /// - Parameter inputBytes: the size of the assignment that carried `input`, as received: the
+    ///   bytes the worker holds for it, which the execution counts in the document budget.
     func execute(
         componentID: String,
         input: JSONValue,
+        inputBytes: Int,
         blobs: some BlobReader,
         context: ExecutionContext
-    ) async throws(CancellationError) -> Result<JSONValue, ComponentFailure>
+    ) async throws(CancellationError) -> Result<Google_Protobuf_Value, ComponentFailure>
 }
 
 /// One entry of the catalog, as `ComponentInfo` carries it (the schemas are JSON values here and

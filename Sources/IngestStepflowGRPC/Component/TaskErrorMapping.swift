@@ -1,6 +1,7 @@
 import Foundation
 import IngestCore
 import IngestKit
+import SwiftProtobuf
 
 /// Which `TaskErrorCode` a failure is reported with. The code decides what the orchestrator does
 /// next: INVALID_INPUT and COMPONENT_NOT_FOUND are never retried, COMPONENT_FAILED and
@@ -34,13 +35,15 @@ package enum TaskErrorMapping {
         var error = Stepflow_V1_TaskError()
         error.code = code(for: failure.reason)
         error.message = failure.message
-        var data: [String: JSONValue] = [:]
-        if let outcome = failure.outcome, let json = try? JSONDecoder().decode(JSONValue.self, from: outcome.json) {
-            data["outcome"] = json
+        var data = [
+            "reason": Google_Protobuf_Value(stringValue: failure.reason.rawValue),
+            "source": Google_Protobuf_Value(stringValue: failure.source),
+        ]
+        // The outcome is encoded once, from the typed value (not read back from its JSON).
+        if let outcome = failure.outcome, let value = try? ProtobufValueEncoder().encode(outcome.outcome) {
+            data["outcome"] = value
         }
-        data["reason"] = .string(failure.reason.rawValue)
-        data["source"] = .string(failure.source)
-        error.data = ProtobufJSON.structValue(data)
+        error.data = Google_Protobuf_Struct(fields: data)
         return error
     }
 

@@ -167,8 +167,9 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
     /// with INVALID_INPUT instead of breaking the stream (grpc-swift refuses larger messages
     /// before decoding them).
     package var maxAssignmentBytes: Int
-    /// Delays between reconnects of the pull stream.
-    package var reconnect: Backoff
+    /// Delays between reconnects of the pull stream (for ever: an orchestrator outage never
+    /// stops the worker).
+    package var reconnect: RetryPolicy
     /// Claim, completion and redirect limits of each task.
     package var taskPolicy: TaskPolicy
     /// CA and client certificate for the TLS (`https://`) addresses.
@@ -181,7 +182,7 @@ package struct GRPCWorkerSettings: Sendable, Equatable {
         self.blobs = blobs ?? tasks
         self.maxMessageBytes = maxMessageBytes
         self.maxAssignmentBytes = maxAssignmentBytes ?? Self.defaultMaxAssignmentBytes(maxMessageBytes: maxMessageBytes)
-        self.reconnect = Backoff(initial: .milliseconds(250), maximum: .seconds(10))
+        self.reconnect = .unbounded(baseDelay: .milliseconds(250), maxDelay: .seconds(10))
         self.taskPolicy = TaskPolicy(maxInputBytes: maxMessageBytes)
         self.tlsFiles = tlsFiles
     }

@@ -29,59 +29,34 @@ package final class PullStatus: Sendable {
     package func startStopping() { stoppingFlag.store(true, ordering: .releasing) }
 }
 
-/// When the pull stream is reopened: the decision, pure (no clock, no sleep), so tests drive it
-/// with plain values. The back-off starts over only after a stream proved healthy, by living
-/// ``healthyAge`` or by delivering a task: a peer that accepts streams and ends them at once would
-/// otherwise get a reconnect every few hundred milliseconds, for ever.
-package struct ReconnectState: Sendable, Equatable {
-    /// How long a stream must live, when it delivers no task, before the back-off starts over.
-    package static let healthyAge: Duration = .seconds(30)
-    /// Streams in a row that failed, or ended before they proved healthy.
-    package private(set) var failures = 0
-
-    package init() {}
-
-    /// The stream ended or failed: the back-off attempt to wait for before the next one.
-    /// - Parameters:
-    ///   - connected: the stream was established (the orchestrator accepted it).
-    ///   - lived: how long it was established.
-    ///   - deliveredTask: it handed over at least one assignment.
-    ///   - oversizedAssignment: it ended because an assignment was over
-    ///     STEPFLOW_MAX_ASSIGNMENT_BYTES: the orchestrator is healthy (it sent a task), so this
-    ///     is no failure (``PullLoop`` reopens such a stream at once, without a delay).
-    package mutating func streamEnded(connected: Bool, lived: Duration, deliveredTask: Bool, oversizedAssignment: Bool = false) -> Int {
-        if connected && (deliveredTask || oversizedAssignment || lived >= Self.healthyAge) {
-            failures = 0
-        } else {
-            failures += 1
-        }
-        return failures
-    }
-}
-
 /// The `PullTasks` loop: holds the stream for the worker's life and hands each assignment to
 /// `dispatch`, which must give the slot back (``AsyncLimiter/release()``) when the task ends.
 ///
 /// A free slot is taken BEFORE the next assignment is read: the orchestrator buffers one task per
 /// stream, and a task read while every slot is busy would wait unclaimed until its queue timeout.
-/// A stream that fails or ends is reopened after a capped, jittered back-off (reset only once a
-/// stream proved healthy, see ``ReconnectState``), forever: the orchestrator going away never
-/// stops the worker.
+/// So at most STEPFLOW_MAX_CONCURRENT assignments, each at most STEPFLOW_MAX_ASSIGNMENT_BYTES,
+/// are held at once. When a stream ends, what to do next is ``PullStateMachine``'s decision; this
+/// shell only reads, sleeps on its injected clock and flips readiness.
 /// Returns when its task is cancelled (shutdown: stop pulling at once).
 package struct PullLoop<Source: TaskSource>: Sendable {
     let source: Source
     let request: Stepflow_V1_PullTasksRequest
     let slots: AsyncLimiter
-    let reconnect: Backoff
+    let reconnect: IngestKit.RetryPolicy
     let status: PullStatus
     let logger: Logger
     /// STEPFLOW_MAX_ASSIGNMENT_BYTES, named in the log line of an assignment over it.
     let maxAssignmentBytes: Int
     let onOversizedAssignment: @Sendable () -> Void
+    /// Measures stream lifetimes and runs the back-off (tests inject a manual clock).
+    let clock: any Clock<Duration>
+    /// The back-off's jitter, in 0..<1.
+    let jitter: @Sendable () -> Double
 
     package init(
-        source: Source, queueName: String, workerID: String, slots: AsyncLimiter, reconnect: Backoff, status: PullStatus, logger: Logger,
-        maxAssignmentBytes: Int = Int(Int32.max), onOversizedAssignment: @escaping @Sendable () -> Void = {}
+        source: Source, queueName: String, workerID: String, slots: AsyncLimiter, reconnect: IngestKit.RetryPolicy, status: PullStatus, logger: Logger,
+        maxAssignmentBytes: Int = Int(Int32.max), onOversizedAssignment: @escaping @Sendable () -> Void = {},
+        clock: any Clock<Duration> = ContinuousClock(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
         self.source = source
         var request = Stepflow_V1_PullTasksRequest()
@@ -94,71 +69,84 @@ package struct PullLoop<Source: TaskSource>: Sendable {
         self.logger = logger
         self.maxAssignmentBytes = maxAssignmentBytes
         self.onOversizedAssignment = onOversizedAssignment
+        self.clock = clock
+        self.jitter = jitter
     }
 
-    package func run(dispatch: @escaping @Sendable (Stepflow_V1_TaskAssignment) -> Void) async {
-        var reconnects = ReconnectState()
-        let clock = ContinuousClock()
-        while !Task.isCancelled {
+    package func run(dispatch: @escaping @Sendable (ReceivedAssignment) -> Void) async {
+        await run(on: clock, dispatch: dispatch)
+    }
+
+    private func run<C: Clock<Duration>>(on clock: C, dispatch: @escaping @Sendable (ReceivedAssignment) -> Void) async {
+        let origin = clock.now
+        let machine = LockedPullStateMachine(PullStateMachine(reconnect: reconnect, maxAssignmentBytes: maxAssignmentBytes))
+        while true {
             let slots = self.slots
-            let status = self.status
-            let logger = self.logger
-            let stream = StreamRecord()
+            let request = self.request
+            let oversized = Atomic<Bool>(false)
+            let end: PullStateMachine.StreamEnd
             do {
                 try await source.pullTasks(request) { reader in
-                    stream.connected(at: clock.now)
-                    status.setConnected(true)
-                    logger.info("pull stream connected", metadata: ["queue": "\(request.queueName)"])
+                    perform(machine.apply { $0.streamOpened(at: origin.duration(to: clock.now), queue: request.queueName) })
                     while true {
                         try await slots.acquire()
-                        let next: Stepflow_V1_TaskAssignment?
+                        let next: ReceivedAssignment?
                         do {
                             next = try await reader.next()
                         } catch {
                             slots.release()
                             // grpc-swift refuses a message over the receive limit before decoding
                             // it, and the stream dies with it: the task is lost to this worker.
-                            if let rpc = error as? RPCError, Self.isOversizedMessage(rpc) { stream.oversized() }
+                            if let rpc = error as? RPCError, Self.isOversizedMessage(rpc) { oversized.store(true, ordering: .relaxed) }
                             throw error
                         }
                         guard let next else {
                             slots.release()
                             return
                         }
-                        stream.delivered()
+                        machine.apply { $0.assignmentDelivered(); return [] }
                         dispatch(next)
                     }
                 }
-                if !Task.isCancelled { logger.notice("pull stream ended by the orchestrator; reconnecting") }
+                end = Task.isCancelled ? .cancelled : .ended
             } catch {
                 if Task.isCancelled {
-                    // Shutdown: nothing to report.
-                } else if stream.snapshot.oversizedAssignment {
-                    onOversizedAssignment()
-                    logger.error(
-                        "task assignment over STEPFLOW_MAX_ASSIGNMENT_BYTES (\(maxAssignmentBytes)) dropped: the worker cannot read it, so it cannot fail it; the orchestrator decides its fate. Reconnecting. Raise STEPFLOW_MAX_ASSIGNMENT_BYTES, or pass large documents as blobs (blob_id)",
-                        metadata: ["error": "\(Self.describe(error))"]
-                    )
+                    end = .cancelled
+                } else if oversized.load(ordering: .relaxed) {
+                    end = .oversizedAssignment(Self.describe(error))
                 } else {
-                    logger.warning("pull stream failed; reconnecting", metadata: ["error": "\(Self.describe(error))"])
+                    end = .failed(Self.describe(error))
                 }
             }
+            let jitter = self.jitter()
+            let now = origin.duration(to: clock.now)
+            var delay: Duration?
+            for action in machine.apply({ $0.streamEnded(end, at: now, jitter: jitter) }) {
+                switch action {
+                case .reopen(let after): delay = after
+                case .stop: delay = nil
+                default: perform([action])
+                }
+            }
+            guard let delay else { break }
+            if delay > .zero {
+                do { try await clock.sleep(for: delay) } catch { break }
+            }
             if Task.isCancelled { break }
-            let record = stream.snapshot
-            let attempt = reconnects.streamEnded(
-                connected: record.connectedAt != nil,
-                lived: record.connectedAt.map { clock.now - $0 } ?? .zero,
-                deliveredTask: record.deliveredTask,
-                oversizedAssignment: record.oversizedAssignment
-            )
-            // An oversized assignment says nothing about the orchestrator, which just sent it:
-            // reopen at once and stay ready (one assignment per reopened stream, no hot loop).
-            if record.oversizedAssignment { continue }
-            status.setConnected(false)
-            let delay = reconnect.delay(attempt: attempt)
-            do { try await Task.sleep(for: delay) } catch { break }
         }
         status.setConnected(false)
+    }
+
+    private func perform(_ actions: [PullStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .log(let level, let message, let metadata): logger.log(level: level, "\(message)", metadata: metadata.mapValues { .string($0) })
+            case .markConnected: status.setConnected(true)
+            case .markDisconnected: status.setConnected(false)
+            case .countOversizedAssignment: onOversizedAssignment()
+            case .reopen, .stop: break  // the loop's own decisions, read in run
+            }
+        }
     }
 
     /// Whether the stream died because a message was over the receive limit. grpc-swift-nio-
@@ -176,13 +164,15 @@ package struct PullLoop<Source: TaskSource>: Sendable {
     }
 }
 
-/// What one stream did, written from inside the stream's closure and read after it ended.
-final class StreamRecord: Sendable {
-    struct Snapshot { var connectedAt: ContinuousClock.Instant?; var deliveredTask = false; var oversizedAssignment = false }
-    private let state = Mutex(Snapshot())
+/// The loop's state machine, shared with the stream's closure (which runs on the loop's task,
+/// but is `@Sendable`).
+final class LockedPullStateMachine: Sendable {
+    private let machine: Mutex<PullStateMachine>
 
-    func connected(at instant: ContinuousClock.Instant) { state.withLock { $0.connectedAt = instant } }
-    func delivered() { state.withLock { $0.deliveredTask = true } }
-    func oversized() { state.withLock { $0.oversizedAssignment = true } }
-    var snapshot: Snapshot { state.withLock { $0 } }
+    init(_ machine: PullStateMachine) { self.machine = Mutex(machine) }
+
+    @discardableResult
+    func apply(_ event: (inout PullStateMachine) -> [PullStateMachine.Action]) -> [PullStateMachine.Action] {
+        machine.withLock { event(&$0) }
+    }
 }

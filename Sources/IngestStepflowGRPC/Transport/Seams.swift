@@ -1,16 +1,30 @@
 import GRPCCore
 
+/// A task assignment as it came off the pull stream, with its size on the wire: what the worker
+/// holds in memory for it, counted in the document budget on receipt and checked against
+/// INGEST_MAX_BODY_BYTES without encoding the input again.
+package struct ReceivedAssignment: Sendable {
+    package var assignment: Stepflow_V1_TaskAssignment
+    /// The protobuf encoding's size, as received.
+    package var bytes: Int
+
+    package init(_ assignment: Stepflow_V1_TaskAssignment, bytes: Int) {
+        self.assignment = assignment
+        self.bytes = bytes
+    }
+}
+
 /// Reads the assignments of one open `PullTasks` stream, in order; nil when the server ended it.
 /// Not `Sendable`: it belongs to the one loop that holds the stream.
 package struct AssignmentReader {
-    private let read: () async throws -> Stepflow_V1_TaskAssignment?
+    private let read: () async throws -> ReceivedAssignment?
 
-    package init(_ read: @escaping () async throws -> Stepflow_V1_TaskAssignment?) {
+    package init(_ read: @escaping () async throws -> ReceivedAssignment?) {
         self.read = read
     }
 
     /// The next assignment; nil at the end of the stream. Throws the stream's `RPCError`.
-    package func next() async throws -> Stepflow_V1_TaskAssignment? { try await read() }
+    package func next() async throws -> ReceivedAssignment? { try await read() }
 }
 
 /// The orchestrator's `TasksService`, as the worker uses it. Errors are `RPCError`s, so the

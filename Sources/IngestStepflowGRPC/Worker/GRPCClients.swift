@@ -248,7 +248,13 @@ package struct GRPCTaskSource: TaskSource {
 
     package func pullTasks(_ request: Stepflow_V1_PullTasksRequest, body: @escaping @Sendable (AssignmentReader) async throws -> Void) async throws {
         try await connections.withClient(endpoint) { client in
-            try await Stepflow_V1_TasksService.Client(wrapping: client).pullTasks(request: ClientRequest(message: request), options: calls.pullOptions) { response in
+            try await client.serverStreaming(
+                request: ClientRequest(message: request),
+                descriptor: Stepflow_V1_TasksService.Method.PullTasks.descriptor,
+                serializer: ProtobufSerializer<Stepflow_V1_PullTasksRequest>(),
+                deserializer: ReceivedAssignmentDeserializer(),
+                options: calls.pullOptions
+            ) { response in
                 if case .failure(let error) = response.accepted { throw error }
                 var iterator = response.messages.makeAsyncIterator()
                 try await body(AssignmentReader { try await iterator.next() })
@@ -262,6 +268,15 @@ package struct GRPCTaskSource: TaskSource {
         return try await connections.withClient(endpoint) { client in
             try await Stepflow_V1_TasksService.Client(wrapping: client).getOrchestratorForRun(request, options: calls.options(timeout: .seconds(10))).orchestratorServiceURL
         }
+    }
+}
+
+/// Decodes a `TaskAssignment` and keeps the size it had on the wire, so the worker counts the
+/// bytes it received instead of encoding the input again to measure it.
+struct ReceivedAssignmentDeserializer: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> ReceivedAssignment {
+        let assignment = try ProtobufDeserializer<Stepflow_V1_TaskAssignment>().deserialize(serializedMessageBytes)
+        return ReceivedAssignment(assignment, bytes: serializedMessageBytes.count)
     }
 }
 

@@ -62,14 +62,16 @@ package struct WorkerLoop<Component: TaskComponent, Orchestrator: OrchestratorSe
 
     /// `onOversizedAssignment` is called once per assignment dropped for being over
     /// STEPFLOW_MAX_ASSIGNMENT_BYTES (metrics).
+    /// - Parameter clock: the pull loop's back-off (tests inject a manual clock; the runner has its own).
     package init(
         source: Source, runner: TaskRunner<Component, Orchestrator, Source, Blobs>, settings: GRPCWorkerSettings, workerID: String, status: PullStatus, logger: Logger,
-        onOversizedAssignment: @escaping @Sendable () -> Void = {}
+        onOversizedAssignment: @escaping @Sendable () -> Void = {},
+        clock: any Clock<Duration> = ContinuousClock(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
         let slots = AsyncLimiter(limit: settings.maxConcurrent)
         self.loop = PullLoop(
             source: source, queueName: settings.queueName, workerID: workerID, slots: slots, reconnect: settings.reconnect, status: status, logger: logger,
-            maxAssignmentBytes: settings.maxAssignmentBytes, onOversizedAssignment: onOversizedAssignment
+            maxAssignmentBytes: settings.maxAssignmentBytes, onOversizedAssignment: onOversizedAssignment, clock: clock, jitter: jitter
         )
         self.runner = runner
         self.slots = slots
@@ -90,7 +92,7 @@ package struct WorkerLoop<Component: TaskComponent, Orchestrator: OrchestratorSe
                 outer.addTask { await connections.run() }
             }
             await withDiscardingTaskGroup { tasks in
-                let (assignments, sink) = AsyncStream.makeStream(of: Stepflow_V1_TaskAssignment.self)
+                let (assignments, sink) = AsyncStream.makeStream(of: ReceivedAssignment.self)
                 tasks.addTask {
                     await cancelWhenGracefulShutdown {
                         await loop.run { sink.yield($0) }
@@ -104,7 +106,7 @@ package struct WorkerLoop<Component: TaskComponent, Orchestrator: OrchestratorSe
                     tasks.addTask {
                         let outcome = await runner.run(assignment)
                         slots.release()
-                        onTaskEnd(assignment, outcome)
+                        onTaskEnd(assignment.assignment, outcome)
                     }
                 }
             }
