@@ -1,6 +1,6 @@
 import IngestCore
 import IngestKit
-import IngestServer
+import IngestWorker
 import Logging
 import Synchronization
 import Testing
