@@ -1,3 +1,5 @@
+import IngestKit
+
 /// Capped exponential back-off with jitter, for reconnecting the pull stream and resending
 /// `CompleteTask`. Pure: the random draw is a parameter so tests can pin it.
 package struct Backoff: Sendable, Equatable {
@@ -19,17 +21,13 @@ package struct Backoff: Sendable, Equatable {
 
     /// The delay before retry number `attempt` (0 for the first retry); `random` in [0, 1).
     package func delay(attempt: Int, random: Double = Double.random(in: 0..<1)) -> Duration {
-        let initialSeconds = Self.seconds(initial)
-        let maximumSeconds = Self.seconds(maximum)
+        let initialSeconds = initial.seconds
+        let maximumSeconds = maximum.seconds
         // Stop growing once past the cap, so a long outage never overflows the power.
         let exponent = min(max(0, attempt), 64)
         let base = min(maximumSeconds, initialSeconds * pow(multiplier, Double(exponent)))
         let seconds = base * (1 - jitter * min(max(random, 0), 1))
         return .milliseconds(Int64((seconds * 1000).rounded()))
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 
