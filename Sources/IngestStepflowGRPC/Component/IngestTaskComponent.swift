@@ -39,17 +39,9 @@ package struct IngestTaskComponent: TaskComponent {
         }
         logger[metadataKey: "attempt"] = "\(context.attempt)"
 
-        let parsed: ComponentInput
-        do {
-            parsed = try ComponentInput.parse(input)
-        } catch {
-            metrics.recordFailure(reason: .invalidInput)
-            logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
-            return .failure(ComponentFailure(reason: .invalidInput, source: "input", message: "Invalid input for /ingest: \(error.message)"))
-        }
         let result: ComponentResult
         do {
-            result = try await component.execute(parsed, blobs: blobs, logger: logger, metrics: metrics)
+            result = try await component.execute(input, blobs: blobs, logger: logger, metrics: metrics)
         } catch {
             throw CancellationError()
         }
@@ -59,7 +51,7 @@ package struct IngestTaskComponent: TaskComponent {
                 return .success(try JSONDecoder().decode(JSONValue.self, from: output.json))
             } catch {
                 logger.error("the outcome could not be read back", metadata: ["error": "\(error)"])
-                return .failure(ComponentFailure(reason: .internalError, source: parsed.described, message: "the worker could not encode its own output; the worker log has the details"))
+                return .failure(ComponentFailure(reason: .internalError, source: output.outcome.source, message: "the worker could not encode its own output; the worker log has the details"))
             }
         case .failure(let failure):
             return .failure(failure)
