@@ -31,14 +31,9 @@ package struct DoclingServeClient: DocumentConverter {
         self.sleep = sleep
     }
 
-    /// Converts through ``convertRaw(_:options:)``.
-    package func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
-        try await convertRaw(document, options: options)
-    }
-
     /// Converts `document`: the HTTP and task logic, and the result read once (status, errors,
     /// Markdown and the DoclingDocument in one pass over the body).
-    package func convertRaw(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
+    package func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
         do {
             return try await limitedConversion(document, options: options)
         } catch is CancellationError {
@@ -173,7 +168,7 @@ package struct DoclingServeClient: DocumentConverter {
     private func sendWithRetries(_ request: HTTPRequest, timeout: Duration, doing: String, source: String) async throws -> HTTPResponse {
         try await withRetries(configuration.retry, sleep: sleep) {
             let response = try await send(request, timeout: timeout)
-            if Self.isTransientStatus(response.status) {
+            if response.meaning.isTransient {
                 throw httpError(response, doing: "\(request.method) \(Self.path(of: request.url))", source: source)
             }
             return response
@@ -199,29 +194,25 @@ package struct DoclingServeClient: DocumentConverter {
         let server = redactingCredentials(configuration.baseURL)
         let what = source.map { " for \($0)" } ?? ""
         let detail = DoclingResponseMapper.detail(of: response.body) ?? response.bodySnippet()
-        switch response.status {
-        case 401, 403:
+        switch response.meaning {
+        case .credentialsRefused:
             let fix = configuration.apiKey?.isEmpty == false
                 ? "DOCLING_SERVE_API_KEY does not match the server's key: fix it"
                 : "the server requires an API key: set DOCLING_SERVE_API_KEY"
             return IngestError(.authFailed, "Docling Serve at \(server) refused \(doing)\(what) (HTTP \(response.status)); \(fix)")
-        case 413:
+        case .tooLarge:
             return IngestError(.tooLarge, "Docling Serve at \(server) (or a proxy in front of it) refused \(source ?? "the upload") as too large (HTTP 413); split the document or raise the limit")
-        case 422:
+        case .refused where response.status == 422:
             return IngestError(.internalError, "Docling Serve rejected our request\(what) (\(doing), HTTP 422): \(detail); this is a bug in ingest or an option in DOCLING_CONVERT_OPTIONS has a wrong value")
-        case 404:
+        case .notFound:
             return IngestError(.configuration, "Docling Serve at \(server) answered 404 to \(doing)\(what): \(detail); check that DOCLING_SERVE_URL points at Docling Serve (without a path)")
-        case 429, 502, 503, 504:
-            return IngestError(.serviceUnavailable, "Docling Serve at \(server) is unavailable (\(doing)\(what), HTTP \(response.status): \(detail)); check the server or try again later", transient: true, retryAfter: RetryPolicy.parseRetryAfter(response.header("Retry-After")))
-        case 500...599:
+        case .unavailable:
+            return IngestError(.serviceUnavailable, "Docling Serve at \(server) is unavailable (\(doing)\(what), HTTP \(response.status): \(detail)); check the server or try again later", transient: true, retryAfter: response.retryAfter)
+        case .serverFailed:
             return IngestError(.parseFailed, "Docling Serve at \(server) failed while \(doing)\(what) (HTTP \(response.status): \(detail)); its log has the cause", transient: true)
-        default:
+        case .refused:
             return IngestError(.parseFailed, "Docling Serve at \(server) answered HTTP \(response.status) to \(doing)\(what): \(detail)")
         }
-    }
-
-    private static func isTransientStatus(_ status: Int) -> Bool {
-        status == 408 || status == 429 || (500...599).contains(status)
     }
 
     private static func path(of url: String) -> String {

@@ -175,25 +175,25 @@ package struct OpenAIEmbedder: Embedder {
     private func error(for response: HTTPResponse) -> any Error {
         let server = redactingCredentials(configuration.baseURL)
         let message = serverMessage(response)
-        switch response.status {
-        case 401, 403:
+        switch response.meaning {
+        case .credentialsRefused:
             let fix = configuration.apiKey?.isEmpty == false
                 ? "check OPENAI_API_KEY (the key was refused)"
                 : "set OPENAI_API_KEY"
             return IngestError(.authFailed, "the embeddings service at \(server) refused our credentials (HTTP \(response.status)); \(fix)")
-        case 404:
+        case .notFound:
             return IngestError(.configuration, "the embeddings service at \(server) answered 404 for model \(configuration.model): \(message); check EMBEDDING_MODEL and OPENAI_BASE_URL (it should end in /v1)")
-        case 405:
+        case .refused where response.status == 405:
             return IngestError(.configuration, "OPENAI_BASE_URL=\(server) is not an OpenAI-compatible embeddings API (POST /embeddings answered HTTP 405 Method Not Allowed); set OPENAI_BASE_URL to the API's base URL, which usually ends in /v1")
-        case 429:
-            return IngestError(.embedFailed, "the embeddings service at \(server) kept rate-limiting us (HTTP 429: \(message)); lower EMBEDDING_CONCURRENCY or try later", transient: true, retryAfter: RetryPolicy.parseRetryAfter(response.header("Retry-After")))
-        case 408, 500...599:
-            return IngestError(.embedFailed, "the embeddings service at \(server) failed (HTTP \(response.status): \(message)); try again later", transient: true, retryAfter: RetryPolicy.parseRetryAfter(response.header("Retry-After")))
-        case 413:
+        case .unavailable where response.status == 429:
+            return IngestError(.embedFailed, "the embeddings service at \(server) kept rate-limiting us (HTTP 429: \(message)); lower EMBEDDING_CONCURRENCY or try later", transient: true, retryAfter: response.retryAfter)
+        case .unavailable, .serverFailed:
+            return IngestError(.embedFailed, "the embeddings service at \(server) failed (HTTP \(response.status): \(message)); try again later", transient: true, retryAfter: response.retryAfter)
+        case .tooLarge:
             return InputRejected(message: "HTTP 413 (request too large): \(message)")
-        case 400 where Self.saysTooLong(message):
+        case .refused where response.status == 400 && Self.saysTooLong(message):
             return InputRejected(message: message)
-        default:
+        case .refused:
             return IngestError(.embedFailed, "the embeddings service at \(server) refused the request for model \(configuration.model) (HTTP \(response.status)): \(message)")
         }
     }

@@ -54,23 +54,14 @@ package struct LocalEmbeddingConfiguration: Sendable, Equatable {
     /// The local embedder is used when `cliModelPath` (`--embedding-model-path`) or
     /// EMBEDDING_MODEL_PATH is set, or when neither OPENAI_BASE_URL nor OPENAI_API_KEY is set and a
     /// model folder (one holding config.json and model.safetensors) is found in
-    /// ``defaultLocations(environment:)``. Pure apart from `fileExists`.
+    /// ``defaultLocations(environment:)``. Pure apart from `fileExists`. Read through the
+    /// configuration reader, where `--embedding-model-path` arrives as the flag over
+    /// EMBEDDING_MODEL_PATH.
     /// - Parameters:
     ///   - processorCount: the default of EMBEDDING_THREADS.
     ///   - fileExists: file lookup, injectable for tests.
     /// - Throws: ``IngestError`` `configuration` for a bad EMBEDDING_THREADS or EMBEDDING_BATCH_SIZE, or an
     ///   EMBEDDING_MODEL other than all-MiniLM-L6-v2 next to an explicit model path.
-    package static func select(
-        environment: [String: String],
-        cliModelPath: String?,
-        processorCount: Int = ProcessInfo.processInfo.activeProcessorCount,
-        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
-    ) throws -> LocalEmbeddingConfiguration? {
-        try select(environment: Environment(environment), cliModelPath: cliModelPath, processorCount: processorCount, fileExists: fileExists)
-    }
-
-    /// As above, through the configuration reader (where `--embedding-model-path` arrives as
-    /// the flag over EMBEDDING_MODEL_PATH).
     package static func select(
         environment env: Environment,
         cliModelPath: String?,

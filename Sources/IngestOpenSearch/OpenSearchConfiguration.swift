@@ -41,6 +41,11 @@ package struct OpenSearchConfiguration: Sendable, Equatable {
     /// Most generations of one source read by ``OpenSearchIndex/storedSource(index:source:)``
     /// (normally one or two; more means an interrupted clean-up).
     package var maxGenerations: Int
+    /// A pooled connection unused for this long is closed (not a setting: it only frees sockets).
+    package var idleTimeout: Duration = .seconds(60)
+    /// Rounds of look-then-write when creating the index or adding fields, while other replicas
+    /// may do the same (each round re-reads the mapping).
+    package var mappingRounds = 3
 
     package init(
         host: String = "localhost",
@@ -82,13 +87,9 @@ package struct OpenSearchConfiguration: Sendable, Equatable {
     /// a burst of indexing pressure without hanging a run for long.
     package static let defaultRetry = RetryPolicy(maxAttempts: 8, baseDelay: .milliseconds(500), maxDelay: .seconds(30), maxElapsed: .seconds(300))
 
-    /// Reads the OPENSEARCH_* variables (defaults above for unset or empty ones).
+    /// Reads the OPENSEARCH_* variables through the configuration reader (flags over environment;
+    /// defaults above for unset or empty ones).
     /// - Throws: ``IngestError`` `configuration` naming the variable that holds an invalid value.
-    package init(environment values: [String: String]) throws {
-        try self.init(environment: Environment(values))
-    }
-
-    /// Reads the OPENSEARCH_* variables through the configuration reader (flags over environment).
     package init(environment env: Environment) throws {
         let defaults = OpenSearchConfiguration()
         var retry = Self.defaultRetry

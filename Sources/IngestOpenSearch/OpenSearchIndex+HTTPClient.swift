@@ -26,11 +26,11 @@ extension OpenSearchIndex {
         config.tlsConfiguration = tls
         config.redirectConfiguration = .disallow
         config.timeout = .init(
-            connect: .nanoseconds(Int64(configuration.connectTimeout.seconds * 1e9)),
+            connect: configuration.connectTimeout.timeAmount,
             // Idle time between bytes; the total deadline is set per request (requestTimeout).
-            read: .nanoseconds(Int64(configuration.requestTimeout.seconds * 1e9))
+            read: configuration.requestTimeout.timeAmount
         )
-        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections)
+        config.connectionPool = .init(idleTimeout: configuration.idleTimeout.timeAmount, concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections)
         // Fail a refused or untrusted connection at once (AHC would otherwise retry it until the
         // connect timeout): OPENSEARCH_RETRY_ATTEMPTS governs retries, and health checks answer fast.
         config.connectionPool.retryConnectionEstablishment = false

@@ -39,7 +39,7 @@ package struct OpenSearchIndex: ChunkIndex {
         // A few rounds: another replica may create the index or add the field between our
         // look and our write; each round re-reads the mapping and decides again.
         var lastMappingError = "conflicting field definitions"
-        for _ in 0..<3 {
+        for _ in 0..<configuration.mappingRounds {
             guard let mappings = try await mappingProperties(path: path, index: index) else {
                 let response = try await call("PUT", path, json: Self.indexBody(vectorField: vectorField, dimension: dimension, metadata: metadata), what: "creating index '\(index)'", accept: [400])
                 if response.status == 400 {
@@ -184,17 +184,19 @@ package struct OpenSearchIndex: ChunkIndex {
     func requestError(_ response: HTTPResponse, method: String, path: String, what: String) -> IngestError {
         let url = redactingCredentials(baseURL + path)
         let detail = Self.errorText(response)
-        switch response.status {
-        case 401:
+        switch response.meaning {
+        case .credentialsRefused where response.status == 401:
             let hint = configuration.username == nil
                 ? "the cluster requires credentials: set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD"
                 : "check OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD"
             return IngestError(.authFailed, "OpenSearch at \(redactingCredentials(baseURL)) refused our credentials (HTTP 401) while \(what); \(hint)")
-        case 403:
+        case .credentialsRefused:
             return IngestError(.authFailed, "OpenSearch denied the user in OPENSEARCH_USERNAME permission for \(what) (HTTP 403: \(detail)); grant its role the index and cluster permissions listed in the README")
-        case 408, 429, 502, 503, 504:
-            return IngestError(.serviceUnavailable, "OpenSearch is overloaded or unavailable (HTTP \(response.status) for \(method) \(url): \(detail)) while \(what); retry later", transient: true, retryAfter: RetryPolicy.parseRetryAfter(response.header("Retry-After")))
-        default:
+        case .unavailable:
+            return IngestError(.serviceUnavailable, "OpenSearch is overloaded or unavailable (HTTP \(response.status) for \(method) \(url): \(detail)) while \(what); retry later", transient: true, retryAfter: response.retryAfter)
+        // A failure inside the cluster, or a request it refuses, is ours to look at: not retried
+        // (OpenSearch answers 5xx for shard failures that a retry repeats).
+        case .serverFailed, .notFound, .tooLarge, .refused:
             return IngestError(.internalError, "OpenSearch answered HTTP \(response.status) to \(method) \(url) while \(what): \(detail)")
         }
     }

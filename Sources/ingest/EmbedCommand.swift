@@ -34,7 +34,7 @@ struct EmbedCommand: AsyncParsableCommand {
             await runtime.shutdown()
             Terminal.error(error.message)
             // One call, like the run's preflight: an unreachable service is exit 2 as well.
-            throw ExitCode(error.isRunFatal || error.reason == .serviceUnavailable ? 2 : 1)
+            throw ExitCode(ExitStatus.oneCall(error))
         }
         await runtime.shutdown()
     }

@@ -53,8 +53,7 @@ struct SearchCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             await runtime.shutdown()
             Terminal.error(error.message)
-            let fatal = error.isRunFatal || [.serviceUnavailable, .invalidInput].contains(error.reason)
-            throw ExitCode(fatal ? 2 : 1)
+            throw ExitCode(ExitStatus.oneCall(error))
         }
         await runtime.shutdown()
         for note in result.notes { Terminal.error("note: " + note) }

@@ -38,7 +38,7 @@ struct DoclingServeClientTests {
 
     @Test func successfulConversionSubmitsPollsAndFetches() async throws {
         let http = try htmlConversion()
-        let conversion = try await client(http, DoclingTestSupport.configuration(apiKey: "secret-key")).convertRaw(DoclingTestSupport.html, options: [:])
+        let conversion = try await client(http, DoclingTestSupport.configuration(apiKey: "secret-key")).convert(DoclingTestSupport.html, options: [:])
         #expect(conversion.status == .success)
         #expect(conversion.warnings.isEmpty)
         #expect(conversion.markdown?.hasPrefix("# Acme Widget Service") == true)
@@ -60,7 +60,7 @@ struct DoclingServeClientTests {
     @Test func uploadTimeoutGrowsWithTheFileSize() async throws {
         let http = try htmlConversion()
         let big = SourceDocument(source: "/docs/big.html", filename: "big.html", bytes: Data(count: 10 << 20))
-        _ = try await client(http).convertRaw(big, options: [:])
+        _ = try await client(http).convert(big, options: [:])
         let timeouts = http.recorded.map(\.timeout)
         #expect(timeouts[0] == .seconds(70))  // 60 s + 10 MB at 1 MB/s
         #expect(timeouts[1] == .seconds(60))
@@ -72,7 +72,7 @@ struct DoclingServeClientTests {
         http.on("GET", Self.pollPath, DoclingTestSupport.status("started"), DoclingTestSupport.status("success"))
         http.on("GET", Self.resultPath, .captured("docling/err__convert_file_sync_corrupt_docx.response.json"))
         let doc = SourceDocument(source: "/docs/broken.docx", filename: "broken.docx", bytes: Data("PK".utf8))
-        let error = try await expectError(.parseFailed) { _ = try await client(http).convertRaw(doc, options: [:]) }
+        let error = try await expectError(.parseFailed) { _ = try await client(http).convert(doc, options: [:]) }
         #expect(error.message.contains("MsWordDocumentBackend could not load document"))
         #expect(error.message.contains("/docs/broken.docx"))
         #expect(!error.isTransient)
@@ -83,7 +83,7 @@ struct DoclingServeClientTests {
         http.on("POST", Self.submitPath, DoclingTestSupport.status("success"))
         http.on("GET", Self.resultPath, .captured("docling/err__convert_file_sync_unsupported_bin.response.json"))
         let doc = SourceDocument(source: "/docs/blob.bin", filename: "blob.bin", bytes: Data([0, 1, 2]))
-        let error = try await expectError(.unsupportedFormat) { _ = try await client(http).convertRaw(doc, options: [:]) }
+        let error = try await expectError(.unsupportedFormat) { _ = try await client(http).convert(doc, options: [:]) }
         #expect(error.message.contains("File format not allowed: blob.bin"))
     }
 
@@ -92,7 +92,7 @@ struct DoclingServeClientTests {
         let http = FakeHTTPTransport()
         http.on("POST", Self.submitPath, DoclingTestSupport.status("success"))
         http.on("GET", Self.resultPath, .captured("docling/\(fixture).response.json"))
-        let error = try await expectError(.tooLarge) { _ = try await client(http).convertRaw(DoclingTestSupport.html, options: [:]) }
+        let error = try await expectError(.tooLarge) { _ = try await client(http).convert(DoclingTestSupport.html, options: [:]) }
         #expect(error.message.contains("DOCLING_SERVE_MAX"))
     }
 
@@ -100,7 +100,7 @@ struct DoclingServeClientTests {
         let http = FakeHTTPTransport()
         http.on("POST", Self.submitPath, DoclingTestSupport.status("success"))
         http.on("GET", Self.resultPath, .json(#"{"document":{"filename":"a.pdf","json_content":null},"status":"failure","errors":[{"error_message":"Document processing timed out","category":"timeout"}]}"#))
-        _ = try await expectError(.parseTimeout) { _ = try await client(http).convertRaw(DoclingTestSupport.html, options: [:]) }
+        _ = try await expectError(.parseTimeout) { _ = try await client(http).convert(DoclingTestSupport.html, options: [:]) }
     }
 
     @Test func partialSuccessCarriesDoclingsErrorsAsWarnings() async throws {
@@ -112,7 +112,7 @@ struct DoclingServeClientTests {
              "status":"partial_success","processing_time":1.5,
              "errors":[{"component_type":"pipeline","error_message":"Page 3 could not be parsed","category":"backend_failure","page_no":3}]}
             """#))
-        let conversion = try await client(http).convertRaw(DoclingTestSupport.html, options: [:])
+        let conversion = try await client(http).convert(DoclingTestSupport.html, options: [:])
         #expect(conversion.status == .partialSuccess)
         #expect(conversion.warnings == ["Page 3 could not be parsed (page 3) [backend_failure]"])
         #expect(conversion.markdown == "text")
@@ -122,7 +122,7 @@ struct DoclingServeClientTests {
         let http = FakeHTTPTransport()
         http.on("POST", Self.submitPath, DoclingTestSupport.status("success"))
         http.on("GET", Self.resultPath, .json(#"{"document":{"filename":"a.html","json_content":null},"status":"success","errors":[]}"#))
-        _ = try await expectError(.parseFailed) { _ = try await client(http).convertRaw(DoclingTestSupport.html, options: [:]) }
+        _ = try await expectError(.parseFailed) { _ = try await client(http).convert(DoclingTestSupport.html, options: [:]) }
     }
 
     @Test func failedTaskWithoutResultIsParseFailed() async throws {
@@ -130,7 +130,7 @@ struct DoclingServeClientTests {
         http.on("POST", Self.submitPath, DoclingTestSupport.status("pending"))
         http.on("GET", Self.pollPath, replies: try DoclingTestSupport.pollReplies("docling/nomodels__html__convert_file_async.poll.json"))
         http.on("GET", Self.resultPath, .captured("docling/nomodels__html__convert_file_async.result.response.json"))
-        let error = try await expectError(.parseFailed) { _ = try await client(http).convertRaw(DoclingTestSupport.html, options: [:]) }
+        let error = try await expectError(.parseFailed) { _ = try await client(http).convert(DoclingTestSupport.html, options: [:]) }
         #expect(error.message.contains("Internal processing error."))
         #expect(error.message.contains("model weights"))
     }
@@ -141,7 +141,7 @@ struct DoclingServeClientTests {
         http.on("GET", "/v1/status/poll/first", .captured("docling/err__status_poll_unknown_task.response.json"))
         http.on("GET", "/v1/status/poll/second", DoclingTestSupport.status("started", taskID: "second"), DoclingTestSupport.status("success", taskID: "second"))
         http.on("GET", "/v1/result/second", .captured("docling/html__convert_file_async.result.response.json"))
-        let conversion = try await client(http).convertRaw(DoclingTestSupport.html, options: [:])
+        let conversion = try await client(http).convert(DoclingTestSupport.html, options: [:])
         #expect(conversion.status == .success)
         #expect(http.requests("POST", Self.submitPath).count == 2)
     }
@@ -151,7 +151,7 @@ struct DoclingServeClientTests {
         http.on("POST", Self.submitPath, DoclingTestSupport.status("pending"))
         http.on("GET", Self.pollPath, .captured("docling/err__status_poll_unknown_task.response.json"))
         let error = try await expectError(.parseFailed) {
-            _ = try await client(http, DoclingTestSupport.configuration(maxResubmits: 2)).convertRaw(DoclingTestSupport.html, options: [:])
+            _ = try await client(http, DoclingTestSupport.configuration(maxResubmits: 2)).convert(DoclingTestSupport.html, options: [:])
         }
         #expect(error.message.contains("Task not found."))
         #expect(http.requests("POST", Self.submitPath).count == 3)
@@ -160,7 +160,7 @@ struct DoclingServeClientTests {
     @Test func missingAPIKeyIsAuthFailed() async throws {
         let http = FakeHTTPTransport()
         http.on("POST", Self.submitPath, .captured("docling/auth__convert_file_no_api_key.response.json"))
-        let error = try await expectError(.authFailed) { _ = try await client(http).convertRaw(DoclingTestSupport.html, options: [:]) }
+        let error = try await expectError(.authFailed) { _ = try await client(http).convert(DoclingTestSupport.html, options: [:]) }
         #expect(error.message.contains("set DOCLING_SERVE_API_KEY"))
         #expect(!error.isTransient)
         #expect(http.requests.count == 1)
@@ -170,7 +170,7 @@ struct DoclingServeClientTests {
         let http = FakeHTTPTransport()
         http.on("POST", Self.submitPath, .captured("docling/auth__convert_file_no_api_key.response.json"))
         let error = try await expectError(.authFailed) {
-            _ = try await client(http, DoclingTestSupport.configuration(apiKey: "wrong-key-123")).convertRaw(DoclingTestSupport.html, options: [:])
+            _ = try await client(http, DoclingTestSupport.configuration(apiKey: "wrong-key-123")).convert(DoclingTestSupport.html, options: [:])
         }
         #expect(error.message.contains("DOCLING_SERVE_API_KEY"))
         #expect(!error.message.contains("wrong-key-123"))
@@ -179,7 +179,7 @@ struct DoclingServeClientTests {
     @Test func validationErrorIsInternalWithTheDetail() async throws {
         let http = FakeHTTPTransport()
         http.on("POST", Self.submitPath, .captured("docling/err422__convert_file_no_files.response.json"))
-        let error = try await expectError(.internalError) { _ = try await client(http).convertRaw(DoclingTestSupport.html, options: [:]) }
+        let error = try await expectError(.internalError) { _ = try await client(http).convert(DoclingTestSupport.html, options: [:]) }
         #expect(error.message.contains("body.files: Field required"))
     }
 
@@ -189,16 +189,28 @@ struct DoclingServeClientTests {
         http.on("GET", Self.pollPath, replies: [.json(#"{"detail":"boom"}"#, status: 500), .status(502)] + (try DoclingTestSupport.pollReplies("docling/html__convert_file_async.poll.json")))
         http.on("GET", Self.resultPath, .captured("docling/html__convert_file_async.result.response.json"))
         let sleeps = SleepRecorder()
-        let conversion = try await client(http, sleep: sleeps.sleep).convertRaw(DoclingTestSupport.html, options: [:])
+        let conversion = try await client(http, sleep: sleeps.sleep).convert(DoclingTestSupport.html, options: [:])
         #expect(conversion.status == .success)
         #expect(http.requests("GET", Self.pollPath).count == 4)
+    }
+
+    /// A 408 means what it means for every service (``HTTPStatusMeaning``): a timeout worth a
+    /// retry, not a document Docling could not parse.
+    @Test func requestTimeoutIsRetriedAsUnavailable() async throws {
+        let http = FakeHTTPTransport()
+        http.on("POST", Self.submitPath, .status(408))
+        let error = try await expectError(.serviceUnavailable) {
+            _ = try await client(http, DoclingTestSupport.configuration(retryAttempts: 3)).convert(DoclingTestSupport.html, options: [:])
+        }
+        #expect(error.isTransient)
+        #expect(http.requests.count == 3)
     }
 
     @Test func persistentServerErrorsGiveUpAfterTheRetryBudget() async throws {
         let http = FakeHTTPTransport()
         http.on("POST", Self.submitPath, .status(503))
         let error = try await expectError(.serviceUnavailable) {
-            _ = try await client(http, DoclingTestSupport.configuration(retryAttempts: 3)).convertRaw(DoclingTestSupport.html, options: [:])
+            _ = try await client(http, DoclingTestSupport.configuration(retryAttempts: 3)).convert(DoclingTestSupport.html, options: [:])
         }
         #expect(error.isTransient)
         #expect(http.requests.count == 3)
@@ -208,7 +220,7 @@ struct DoclingServeClientTests {
         let http = FakeHTTPTransport()
         http.on(nil, "/", .connectionRefused("http://docling.test:5001/v1/convert/file/async"))
         let error = try await expectError(.serviceUnavailable) {
-            _ = try await client(http, DoclingTestSupport.configuration(retryAttempts: 2)).convertRaw(DoclingTestSupport.html, options: [:])
+            _ = try await client(http, DoclingTestSupport.configuration(retryAttempts: 2)).convert(DoclingTestSupport.html, options: [:])
         }
         #expect(error.isTransient)
         #expect(error.message.contains("DOCLING_SERVE_URL"))
@@ -222,7 +234,7 @@ struct DoclingServeClientTests {
         // Real (millisecond) sleeps: the state machine measures time with the real clock.
         let configuration = DoclingTestSupport.configuration(documentTimeout: .milliseconds(30))
         let error = try await expectError(.parseTimeout) {
-            _ = try await DoclingServeClient(configuration: configuration, transport: http).convertRaw(DoclingTestSupport.html, options: [:])
+            _ = try await DoclingServeClient(configuration: configuration, transport: http).convert(DoclingTestSupport.html, options: [:])
         }
         #expect(error.message.contains("DOCLING_TIMEOUT_SECONDS"))
         #expect(http.requests("GET", Self.resultPath).isEmpty)
@@ -242,7 +254,7 @@ struct DoclingServeClientTests {
         }
         let client = client(http, DoclingTestSupport.configuration(maxInFlight: 2))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<6 { group.addTask { _ = try await client.convertRaw(DoclingTestSupport.html, options: [:]) } }
+            for _ in 0..<6 { group.addTask { _ = try await client.convert(DoclingTestSupport.html, options: [:]) } }
             try await group.waitForAll()
         }
         #expect(active.peak == 2)

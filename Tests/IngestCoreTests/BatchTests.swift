@@ -40,7 +40,7 @@ import Darwin
         #expect(byName["a.md"]?.status == .indexed)
         #expect(byName["b.md"]?.status == .indexed)
         #expect(byName["c.bad"]?.status == .skipped)  // not a Docling extension: skipped before upload
-        #expect(byName["notes.xyz"]?.error?.reason == "unsupported_format")
+        #expect(byName["notes.xyz"]?.error?.reason == .unsupportedFormat)
         #expect(result.report.totals.indexed == 2 && result.report.totals.skipped == 2 && result.report.totals.failed == 0)
         #expect(result.fatal == nil)
     }
@@ -51,12 +51,12 @@ import Darwin
         let result = await runner().run(BatchOptions(paths: [bad, dir + "/a.md"]), observer: nil, stop: StopSignal())
         let statuses = result.report.documents.map(\.status)
         #expect(statuses.sorted { $0.rawValue < $1.rawValue } == [.failed, .indexed])
-        #expect(result.report.documents.first { $0.status == .failed }?.error?.reason == "parse_failed")
+        #expect(result.report.documents.first { $0.status == .failed }?.error?.reason == .parseFailed)
     }
 
     @Test func missingPathIsUnreadable() async throws {
         let result = await runner().run(BatchOptions(paths: [dir + "/nope.pdf"]), observer: nil, stop: StopSignal())
-        #expect(result.report.documents.first?.error?.reason == "unreadable")
+        #expect(result.report.documents.first?.error?.reason == .unreadable)
         #expect(result.report.documents.first?.documentID == nil)
     }
 
@@ -71,7 +71,7 @@ import Darwin
         let named = await runner.run(BatchOptions(paths: [fifo]), observer: nil, stop: StopSignal())
         #expect(!writer.foundABlockedReader)
         #expect(named.report.documents.first?.status == .failed)
-        #expect(named.report.documents.first?.error?.reason == "invalid_input")
+        #expect(named.report.documents.first?.error?.reason == .invalidInput)
         #expect(named.report.documents.first?.error?.message.contains("FIFO") == true)
         let walked = await runner.run(BatchOptions(paths: [dir]), observer: nil, stop: StopSignal())
         #expect(!walked.report.documents.contains { $0.source.hasSuffix("/pipe.md") })
@@ -169,7 +169,7 @@ extension InMemoryIndex {
         var report = RunReport()
         report.add(DocumentOutcome(source: "a", documentID: "d", status: .indexed, chunks: 3))
         report.add(DocumentOutcome(source: "b", status: .unchanged, chunks: 2))
-        report.add(DocumentOutcome(source: "c", status: .failed, error: .init(reason: "parse_failed", message: "m")))
+        report.add(DocumentOutcome(source: "c", status: .failed, error: .init(reason: .parseFailed, message: "m")))
         #expect(report.totals.chunks == 5 && report.totals.failed == 1 && report.totals.documents == 3)
         let json = try JSONDecoder().decode(JSONValue.self, from: report.jsonData())
         #expect(json["documents"]?.arrayValue?.first?["document_id"] == .string("d"))

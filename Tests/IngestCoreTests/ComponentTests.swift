@@ -15,7 +15,7 @@ import Testing
         var requests: [IngestRequest] { recorded.withLock { $0 } }
 
         init(_ behaviour: @escaping @Sendable (IngestRequest) async throws -> DocumentOutcome = { _ in
-            DocumentOutcome(source: "/d/a.pdf", documentID: "d1", filename: "a.pdf", status: .indexed, chunks: 2, index: "docs", warnings: ["w"], timings: .init())
+            DocumentOutcome(source: "/d/a.pdf", documentID: "d1", filename: "a.pdf", status: .indexed, chunks: 2, index: "docs", warnings: [IngestWarning("w")], timings: .init())
         }) { self.behaviour = behaviour }
 
         func ingest(_ request: IngestRequest) async throws -> DocumentOutcome {
@@ -42,6 +42,24 @@ import Testing
     }
 
     // MARK: - Parsing straight into the request
+
+    /// The component owns its input rules: a transport hands it the input as received and gets
+    /// back either the parsed input or a typed refusal it renders (nothing ran, nothing read).
+    @Test func theComponentRefusesInputThatBreaksItsRules() {
+        let ingester = Ingester()
+        let component = IngestComponent(ingester: ingester, executeTimeout: .seconds(60))
+        guard case .failure(let refusal) = component.accept(["source": "/d/a.pdf", "options": ["max_tokens": 8]], logger: Self.logger) else {
+            Issue.record("accepted a budget of 8 tokens")
+            return
+        }
+        #expect(refusal == ComponentFailure(reason: .invalidInput, source: "input", message: "\"options.max_tokens\" must be a whole number from 16 to 8192, got 8", refusedInput: true))
+        guard case .success(let accepted) = component.accept(["source": "/d/a.pdf"], logger: Self.logger) else {
+            Issue.record("refused a plain path")
+            return
+        }
+        #expect(accepted.request.input == .path("/d/a.pdf"))
+        #expect(ingester.requests.isEmpty)
+    }
 
     @Test func everyFieldLandsInTheRequest() throws {
         let parsed = try ComponentInput.parse([

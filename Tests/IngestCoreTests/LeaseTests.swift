@@ -77,7 +77,7 @@ import Testing
         await index.setFailure(IngestError(.indexRejected, "mapping"))
         let failed = try await p.ingest(Self.version(2))
         #expect(failed.status == .failed)
-        #expect(failed.error?.reason == "index_rejected")
+        #expect(failed.error?.reason == .indexRejected)
         #expect(await index.leases.isEmpty)
         #expect(await index.releases == 2)
     }
@@ -99,7 +99,7 @@ import Testing
         let start = clock.now
         let outcome = try await p.ingest(Self.version(1))
         #expect(outcome.status == .failed)
-        #expect(outcome.error?.reason == "lease_timeout")
+        #expect(outcome.error?.reason == .leaseTimeout)
         #expect(outcome.error?.message.contains("INGEST_LEASE_WAIT_SECONDS") == true)
         #expect(clock.now - start >= .milliseconds(500))
         #expect(converter.calls == 0)
@@ -129,7 +129,7 @@ import Testing
         // Held by a live process of this host (pid 1): not taken over.
         let live = LeaseOwner(process: "live", host: LeaseOwner.thisHost, pid: 1, token: 7, pidNamespace: LeaseOwner.thisPIDNamespace)
         await index.hold(index: "test", source: Self.source, by: live, for: .seconds(600))
-        #expect(try await p.ingest(Self.version(3)).error?.reason == "lease_timeout")
+        #expect(try await p.ingest(Self.version(3)).error?.reason == .leaseTimeout)
     }
 
     /// A dead holder from another PID namespace (a container sharing our host name) is not taken
@@ -137,7 +137,7 @@ import Testing
     @Test func aDeadHolderOfAnotherPIDNamespaceWaitsForTheExpiry() async throws {
         let other = LeaseOwner(process: "container-b", host: LeaseOwner.thisHost, pid: Int32.max, token: 7, pidNamespace: "pid:[1]")
         await index.hold(index: "test", source: Self.source, by: other, for: .milliseconds(400))
-        #expect(try await pipeline { $0.leaseWait = .zero }.ingest(Self.version(1)).error?.reason == "lease_timeout")
+        #expect(try await pipeline { $0.leaseWait = .zero }.ingest(Self.version(1)).error?.reason == .leaseTimeout)
         #expect(try await pipeline { $0.leaseWait = .seconds(5) }.ingest(Self.version(1)).status == .indexed)
     }
 }

@@ -119,7 +119,7 @@ import Testing
         let path = try write("d.md", "# T\n\nText.")
         let outcome = try await pipeline().ingest(IngestRequest(input: .path(path)))
         #expect(outcome.status == .failed)
-        #expect(outcome.error?.reason == "dimension_mismatch")
+        #expect(outcome.error?.reason == .dimensionMismatch)
         #expect(await index.docs("test").isEmpty)
     }
 
@@ -128,7 +128,7 @@ import Testing
         let path = try write("long.md", Self.longText)
         let outcome = try await pipeline { $0.maxTokens = 120 }.ingest(IngestRequest(input: .path(path)))
         #expect(outcome.status == .indexed, "\(String(describing: outcome.error))")
-        #expect(outcome.warnings.contains { $0.contains("re-chunked") })
+        #expect(outcome.warnings.contains { $0.message.contains("re-chunked") })
     }
 
     @Test func failuresBecomeOutcomesWithReasons() async throws {
@@ -136,18 +136,18 @@ import Testing
         let missing = dir + "/missing.md"
         let p = pipeline()
         let o1 = try await p.ingest(IngestRequest(input: .path(bad)))
-        #expect(o1.status == .failed && o1.error?.reason == "parse_failed")
+        #expect(o1.status == .failed && o1.error?.reason == .parseFailed)
         await #expect(throws: IngestError.self) { try await p.ingest(IngestRequest(input: .path(missing))) }
         let unsupported = try write("y.bin", "bytes")
         let o3 = try await p.ingest(IngestRequest(input: .path(unsupported)))
-        #expect(o3.status == .skipped && o3.error?.reason == "unsupported_format")
+        #expect(o3.status == .skipped && o3.error?.reason == .unsupportedFormat)
     }
 
     @Test func emptyDocumentFails() async throws {
         let path = try write("empty.md", "   \n")
         let outcome = try await pipeline().ingest(IngestRequest(input: .path(path)))
         #expect(outcome.status == .failed)
-        #expect(outcome.error?.reason == "empty_document")
+        #expect(outcome.error?.reason == .emptyDocument)
     }
 
     @Test func workerRefusesPathsOutsideAllowedRoots() async throws {

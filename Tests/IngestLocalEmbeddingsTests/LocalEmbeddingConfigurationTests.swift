@@ -12,7 +12,7 @@ import Testing
     }
 
     private func select(_ env: [String: String], cli: String? = nil, folders: [String] = []) throws -> LocalEmbeddingConfiguration? {
-        try LocalEmbeddingConfiguration.select(environment: env, cliModelPath: cli, processorCount: 4, fileExists: exists(folders))
+        try LocalEmbeddingConfiguration.select(environment: Environment(env), cliModelPath: cli, processorCount: 4, fileExists: exists(folders))
     }
 
     @Test func anExplicitPathSelectsLocalEvenWithARemoteService() throws {

@@ -50,7 +50,7 @@ import Testing
 
     @Test func outputIsTheDocumentOutcome() async throws {
         let ingester = FakeIngester { request in
-            DocumentOutcome(source: "/data/a.html", documentID: "d9", filename: "a.html", status: .unchanged, chunks: 4, index: "docs", pages: nil, warnings: ["w"], timings: .init())
+            DocumentOutcome(source: "/data/a.html", documentID: "d9", filename: "a.html", status: .unchanged, chunks: 4, index: "docs", pages: nil, warnings: [IngestWarning("w")], timings: .init())
         }
         try await TestApp.make(ingester: ingester).test(.router) { client in
             let reply = try await client.rpc(Self.execute(#"{"source":"/data/a.html"}"#)).json()
@@ -85,7 +85,7 @@ import Testing
 
     @Test func failedOutcomeNamesWhatWhereAndWhy() async throws {
         let ingester = FakeIngester { _ in
-            DocumentOutcome(source: "https://example.com/a.pdf", status: .failed, error: .init(reason: "embed_failed", message: "the embeddings service answered 503 after 4 attempts; check EMBEDDINGS_URL"))
+            DocumentOutcome(source: "https://example.com/a.pdf", status: .failed, error: .init(reason: .embedFailed, message: "the embeddings service answered 503 after 4 attempts; check EMBEDDINGS_URL"))
         }
         try await TestApp.make(ingester: ingester).test(.router) { client in
             let response = try await client.rpc(Self.execute(#"{"source":"https://example.com/a.pdf"}"#, id: "f1"))
@@ -111,10 +111,20 @@ import Testing
             (ComponentFailure(reason: .resourceUnavailable, source: "/d/a.pdf", message: "no room"), JSONRPCError.executionFailedCode),
         ]
         for (failure, code) in cases {
-            let error = RPCController<FakeIngester>.error(for: failure)
+            let error = RPCController.error(for: failure)
             #expect(error.code == code, "\(failure.reason)")
             #expect(error.data?["reason"] == .string(failure.reason.rawValue))
         }
+    }
+
+    /// The component refuses input that breaks its rules; this transport only renders the
+    /// refusal, with the bytes it sent when it checked input itself.
+    @Test func aRefusedInputIsInvalidParamsAsBefore() {
+        let refusal = ComponentFailure(reason: .invalidInput, source: "input", message: #""source" is required"#, refusedInput: true)
+        let error = RPCController.error(for: refusal)
+        #expect(error.code == JSONRPCError.invalidParamsCode)
+        #expect(error.message == #"Invalid params: input for /ingest: "source" is required"#)
+        #expect(error.data == ["reason": "invalid_input"])
     }
 
     /// One rule for an index name: a bad worker `index` is the flow's mistake (-32602), not the
@@ -134,7 +144,7 @@ import Testing
     /// The outcome goes on the wire as the component encoded it: its bytes stand verbatim in
     /// the reply.
     @Test func outputBytesAreTheComponentsEncoding() async throws {
-        let outcome = DocumentOutcome(source: "/data/a.html", documentID: "d9", filename: "a.html", status: .indexed, chunks: 4, index: "docs", pages: 3, warnings: ["a/b \"q\""], timings: .init(convert: 1.25))
+        let outcome = DocumentOutcome(source: "/data/a.html", documentID: "d9", filename: "a.html", status: .indexed, chunks: 4, index: "docs", pages: 3, warnings: [IngestWarning("a/b \"q\"")], timings: .init(convert: 1.25))
         let ingester = FakeIngester { _ in outcome }
         try await TestApp.make(ingester: ingester).test(.router) { client in
             let response = try await client.rpc(Self.execute(#"{"source":"/data/a.html"}"#))

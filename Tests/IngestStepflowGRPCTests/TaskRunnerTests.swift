@@ -224,18 +224,13 @@ import Testing
         (.parseTimeout, .componentFailed),
         (.configuration, .componentFailed),
         (.internalError, .workerError),
-        (IngestError.Reason(rawValue: "something_new"), .componentFailed),
     ])
     func reasonMapsToTheCodeOfTheIssueTable(reason: IngestError.Reason, code: Stepflow_V1_TaskErrorCode) {
         #expect(TaskErrorMapping.code(for: reason) == code)
     }
 
     @Test func neverTimeoutNorUnreachable() {
-        let reasons: [IngestError.Reason] = [
-            .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed, .embedRejected,
-            .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .resourceUnavailable, .configuration, .invalidInput, .cancelled, .internalError,
-        ]
-        for reason in reasons {
+        for reason in IngestError.Reason.allCases {
             #expect(![.timeout, .unreachable].contains(TaskErrorMapping.code(for: reason)))
         }
     }

@@ -169,7 +169,7 @@ package struct BatchRunner: Sendable {
     private func previewOne(_ loaded: SourceDocument, request: IngestRequest, explicit: Bool) async -> (DocumentOutcome, PreviewLines?) {
         do {
             let (id, chunks, converted) = try await pipeline.preview(loaded, request: request)
-            var outcome = DocumentOutcome(source: loaded.source, documentID: id.documentID, filename: loaded.filename, status: .indexed, chunks: chunks.count, pages: converted.document.pageCount, warnings: converted.warnings)
+            var outcome = DocumentOutcome(source: loaded.source, documentID: id.documentID, filename: loaded.filename, status: .indexed, chunks: chunks.count, pages: converted.document.pageCount, warnings: IngestPipeline.warnings(of: converted))
             if chunks.isEmpty {
                 outcome.status = .failed
                 outcome.error = .init(reason: .emptyDocument, message: "\(loaded.filename): no text to index")

@@ -39,6 +39,28 @@ package struct PipelineSettings: Sendable {
     /// INGEST_LEASE_WAIT_SECONDS: how long a document waits for another process to finish the
     /// same source before failing with `lease_timeout`.
     package var leaseWait: Duration = .seconds(600)
+    /// The shared HTTP client's limits (Docling, embeddings, URL downloads).
+    package var http = HTTPClientLimits()
+
+    /// Timeouts and pool size of the HTTP client the services share, named here rather than
+    /// written where the client is made. Not settings: each service's own timeout
+    /// (DOCLING_TIMEOUT_SECONDS, EMBEDDING_TIMEOUT_SECONDS, …) bounds its requests in full;
+    /// these only end connections that say nothing at all.
+    package struct HTTPClientLimits: Sendable, Equatable {
+        /// A service that does not accept a connection within this is down; our RetryPolicy
+        /// decides about trying again.
+        package var connectTimeout: Duration = .seconds(5)
+        /// No byte for this long ends a request: longer than any one answer we wait for.
+        package var readTimeout: Duration = .seconds(300)
+        /// A pooled connection unused for this long is closed.
+        package var idleTimeout: Duration = .seconds(60)
+        /// Connections per host at least; twice the run's concurrency when that is more, so the
+        /// documents in flight and the embedder probe never wait for a connection.
+        package var minConnectionsPerHost = 16
+
+        /// Connections per host for `concurrency` documents in flight.
+        package func connectionsPerHost(concurrency: Int) -> Int { max(minConnectionsPerHost, concurrency * 2) }
+    }
 
     package init() {}
 

@@ -104,7 +104,8 @@ package actor EmbedderProbe {
             // it stays for the whole run. A read timeout or a dropped connection may be load.
             let lasting: Set<TransportFailure> = [.connectionRefused, .hostNotFound, .noRoute, .connectTimeout, .tlsHandshake]
             return error.transportFailure.map(lasting.contains) ?? false
-        default:
+        case .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed, .embedRejected,
+            .indexRejected, .leaseTimeout, .resourceUnavailable, .invalidInput, .cancelled, .internalError:
             return false
         }
     }

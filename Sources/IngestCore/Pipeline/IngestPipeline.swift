@@ -205,7 +205,7 @@ package struct IngestPipeline: DocumentIngesting {
     struct Progress {
         var timings = DocumentOutcome.Timings()
         var pages: Int?
-        var warnings: [String] = []
+        var warnings: [IngestWarning] = []
 
         func applied(to outcome: DocumentOutcome) -> DocumentOutcome {
             var outcome = outcome
@@ -258,9 +258,9 @@ package struct IngestPipeline: DocumentIngesting {
     }
 
     /// Docling's remarks on a conversion, as report warnings.
-    static func warnings(of converted: ConvertedDocument) -> [String] {
-        let partial = converted.status == .partialSuccess ? ["docling converted the document only partially (partial_success)"] : []
-        return partial + converted.warnings.map { "docling: \($0)" }
+    package static func warnings(of converted: ConvertedDocument) -> [IngestWarning] {
+        let partial: [IngestWarning] = converted.status == .partialSuccess ? [.partialConversion] : []
+        return partial + converted.warnings.map(IngestWarning.docling)
     }
 
     /// Chunks with their vectors.
@@ -273,7 +273,7 @@ package struct IngestPipeline: DocumentIngesting {
     /// 4. chunk and 5. embed: re-chunks smaller when the service refuses a chunk as too long
     /// (saying so in `warnings`); adds the seconds spent to `timings`.
     /// - Throws: `empty_document` when there is nothing to index; `embed_*` from the embedder.
-    func chunkAndEmbed(_ converted: ConvertedDocument, document: SourceDocument, maxTokens: Int, timings: inout DocumentOutcome.Timings, warnings: inout [String]) async throws -> EmbeddedChunks {
+    func chunkAndEmbed(_ converted: ConvertedDocument, document: SourceDocument, maxTokens: Int, timings: inout DocumentOutcome.Timings, warnings: inout [IngestWarning]) async throws -> EmbeddedChunks {
         let clock = ContinuousClock()
         var budget = maxTokens
         var attempt = 0
@@ -300,7 +300,7 @@ package struct IngestPipeline: DocumentIngesting {
                 attempt += 1
                 let refused = error.itemIndex.flatMap { chunks.indices.contains($0) ? chunks[$0].tokenCount : nil } ?? budget
                 let smaller = max(Self.minResplitBudget, min(budget, refused) * 3 / 4)
-                warnings.append("the embeddings service refused a chunk as too long at \(budget) tokens; re-chunked at \(smaller)")
+                warnings.append(.rechunked(refusedAt: budget, retriedAt: smaller))
                 budget = smaller
                 continue
             }

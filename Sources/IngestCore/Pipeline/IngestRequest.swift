@@ -103,11 +103,11 @@ package struct DocumentOutcome: Sendable, Codable, Equatable {
     package var index: String?
     /// The document's page count, absent when the format has none.
     package var pages: Int?
-    package var warnings: [String]
+    package var warnings: [IngestWarning]
     package var timings: Timings?
     package var error: Failure?
 
-    package init(source: String, documentID: String? = nil, filename: String? = nil, status: Status, chunks: Int = 0, index: String? = nil, pages: Int? = nil, warnings: [String] = [], timings: Timings? = nil, error: Failure? = nil) {
+    package init(source: String, documentID: String? = nil, filename: String? = nil, status: Status, chunks: Int = 0, index: String? = nil, pages: Int? = nil, warnings: [IngestWarning] = [], timings: Timings? = nil, error: Failure? = nil) {
         self.source = source
         self.documentID = documentID
         self.filename = filename

@@ -54,7 +54,7 @@ package struct PinnedHTTPConnector: URLConnector {
     package func get(_ url: HTTPURL, connectingTo address: String, timeout: Duration, receive: (DownloadPart) throws -> Bool) async throws {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .nanoseconds(Int64(connectTimeout.seconds * 1e9)))
+        configuration.timeout = .init(connect: connectTimeout.timeAmount)
         configuration.connectionPool.retryConnectionEstablishment = false
         // The key is the host as AsyncHTTPClient reads it from the URL (Foundation's URL.host,
         // brackets trimmed), so the override always applies; an IP literal needs none.
@@ -73,7 +73,7 @@ package struct PinnedHTTPConnector: URLConnector {
 
     private func download(client: HTTPClient, url: HTTPURL, address: String, timeout: Duration, receive: (DownloadPart) throws -> Bool) async throws {
         let request = HTTPClientRequest(url: url.text)
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.seconds * 1e9))
+        let deadline = NIODeadline.now() + timeout.timeAmount
         do {
             let response = try await client.execute(request, deadline: deadline)
             let head = DownloadHead(status: Int(response.status.code), headers: response.headers.map { (name: $0.name, value: $0.value) })

@@ -47,9 +47,10 @@ package final class Runtime: Sendable {
         }
 
         var config = HTTPClient.Configuration()
-        config.timeout = .init(connect: .seconds(5), read: .seconds(300))
+        let limits = settings.http
+        config.timeout = .init(connect: limits.connectTimeout.timeAmount, read: limits.readTimeout.timeAmount)
         config.redirectConfiguration = .disallow
-        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(16, settings.concurrency * 2))
+        config.connectionPool = .init(idleTimeout: limits.idleTimeout.timeAmount, concurrentHTTP1ConnectionsPerHostSoftLimit: limits.connectionsPerHost(concurrency: settings.concurrency))
         // Fail fast on a refused connection: our RetryPolicy decides about retries, with back-off.
         config.connectionPool.retryConnectionEstablishment = false
         let general = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)

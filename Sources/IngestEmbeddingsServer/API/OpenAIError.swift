@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import IngestKit
 import NIOCore
 
 /// An error as the OpenAI API renders it, so OpenAI clients raise their usual exceptions
@@ -90,8 +91,7 @@ extension OpenAIError {
 
     /// 503 when a request outlives EMBEDDINGS_SERVER_REQUEST_TIMEOUT_SECONDS.
     static func timedOut(after timeout: Duration) -> OpenAIError {
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        return OpenAIError(.serviceUnavailable, "The request was not answered within \(String(format: "%g", seconds)) s (EMBEDDINGS_SERVER_REQUEST_TIMEOUT_SECONDS); the server is overloaded: retry, or send fewer inputs per request.", type: "server_error", headers: [.retryAfter: "1"])
+        OpenAIError(.serviceUnavailable, "The request was not answered within \(String(format: "%g", timeout.seconds)) s (EMBEDDINGS_SERVER_REQUEST_TIMEOUT_SECONDS); the server is overloaded: retry, or send fewer inputs per request.", type: "server_error", headers: [.retryAfter: "1"])
     }
 
     /// 500 for a failure of the model itself.

@@ -2,22 +2,74 @@ import Foundation
 
 /// A failure a user can meet, with a machine-readable reason and a message a person can act on.
 ///
-/// Modelled on AsyncHTTPClient's `HTTPClientError`: a struct with an extensible `Reason`, so new
-/// reasons are not a breaking change. The message always says what failed, for which file or
-/// field, and what to do. It never carries secrets (URLs are passed through ``redactingCredentials(_:)``).
+/// The message always says what failed, for which file or field, and what to do. It never
+/// carries secrets (URLs are passed through ``redactingCredentials(_:)``).
 package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Why a document (or the whole run) failed. The raw values are the `reason` strings of the
     /// report and of JSON-RPC error data; they are part of the public contract (README).
-    package struct Reason: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
-        package var rawValue: String
-        package init(rawValue: String) { self.rawValue = rawValue }
-        package init(stringLiteral value: String) { self.rawValue = value }
+    ///
+    /// A closed enum, not async-http-client's extensible struct: that pattern keeps a *public*
+    /// API from breaking when a code is added, and ours is `package`-scoped. Closed, a new
+    /// reason is a compile error wherever reasons are mapped (``isRunFatal``, the CLI's exit
+    /// status, the JSON-RPC and gRPC error codes, the embedder probe), so none of them can fall
+    /// into a `default` by accident.
+    ///
+    /// Decoding an unknown reason string throws `DecodingError.dataCorrupted` naming it: reasons
+    /// are only written by this program (reports, replies), so an unknown one means a report of
+    /// another version, and guessing (`internal`?) would misfile it silently.
+    package enum Reason: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+        /// The file could not be read (missing, permission, not a regular file).
+        case unreadable
+        /// Docling does not convert this type of file (`skipped` in a directory walk).
+        case unsupportedFormat = "unsupported_format"
+        /// Over a configured size or page limit.
+        case tooLarge = "too_large"
+        /// Docling could not parse the document (corrupt, truncated, backend failure).
+        case parseFailed = "parse_failed"
+        /// Docling did not finish the document within DOCLING_TIMEOUT_SECONDS.
+        case parseTimeout = "parse_timeout"
+        /// The document converted but holds no text to index.
+        case emptyDocument = "empty_document"
+        /// The embeddings service failed (after retries) or answered something unusable.
+        case embedFailed = "embed_failed"
+        /// The embeddings service rejected an input permanently (e.g. too long).
+        case embedRejected = "embed_rejected"
+        /// OpenSearch rejected chunks permanently (mapping errors, …).
+        case indexRejected = "index_rejected"
+        /// A service refused our credentials (401/403).
+        case authFailed = "auth_failed"
+        /// The embedding dimension does not match the index's vector field.
+        case dimensionMismatch = "dimension_mismatch"
+        /// A required service could not be reached (connection refused, DNS, TLS).
+        case serviceUnavailable = "service_unavailable"
+        /// Another process kept the source's lease (was ingesting another version of it) for
+        /// longer than INGEST_LEASE_WAIT_SECONDS.
+        case leaseTimeout = "lease_timeout"
+        /// The worker had no room for the document's bytes (INGEST_MAX_INFLIGHT_BODY_BYTES, held
+        /// by other executions) before the execution's deadline: trying again later may work.
+        case resourceUnavailable = "resource_unavailable"
+        /// A setting is missing or invalid.
+        case configuration
+        /// Input that is not acceptable (bad shape, path outside the allowed roots, …).
+        case invalidInput = "invalid_input"
+        /// The run was interrupted (Ctrl-C, shutdown, client went away, deadline).
+        case cancelled
+        /// Anything else; a bug if seen.
+        case internalError = "internal"
+
         package var description: String { rawValue }
+
         /// Encoded as the bare string (`"parse_failed"`), as reports and replies carry it.
-        package init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-        package func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(rawValue)
+        package init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let reason = Reason(rawValue: text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container,
+                    debugDescription: "unknown failure reason '\(text)' (written by another version of ingest?); known: \(Reason.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            self = reason
         }
 
         /// Whether every later document of a run would fail the same way, so a batch stops
@@ -25,47 +77,15 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
         /// index, bad configuration. Not `service_unavailable`: a Docling or OpenSearch that
         /// restarts mid-batch fails a few documents, and the rest go through once it is back.
         package var isRunFatal: Bool {
-            self == .authFailed || self == .dimensionMismatch || self == .configuration
+            switch self {
+            case .authFailed, .dimensionMismatch, .configuration:
+                true
+            case .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed,
+                .embedRejected, .indexRejected, .serviceUnavailable, .leaseTimeout, .resourceUnavailable, .invalidInput,
+                .cancelled, .internalError:
+                false
+            }
         }
-
-        /// The file could not be read (missing, permission, not a regular file).
-        package static let unreadable = Reason(rawValue: "unreadable")
-        /// Docling does not convert this type of file (`skipped` in a directory walk).
-        package static let unsupportedFormat = Reason(rawValue: "unsupported_format")
-        /// Over a configured size or page limit.
-        package static let tooLarge = Reason(rawValue: "too_large")
-        /// Docling could not parse the document (corrupt, truncated, backend failure).
-        package static let parseFailed = Reason(rawValue: "parse_failed")
-        /// Docling did not finish the document within DOCLING_TIMEOUT_SECONDS.
-        package static let parseTimeout = Reason(rawValue: "parse_timeout")
-        /// The document converted but holds no text to index.
-        package static let emptyDocument = Reason(rawValue: "empty_document")
-        /// The embeddings service failed (after retries) or answered something unusable.
-        package static let embedFailed = Reason(rawValue: "embed_failed")
-        /// The embeddings service rejected an input permanently (e.g. too long).
-        package static let embedRejected = Reason(rawValue: "embed_rejected")
-        /// OpenSearch rejected chunks permanently (mapping errors, …).
-        package static let indexRejected = Reason(rawValue: "index_rejected")
-        /// A service refused our credentials (401/403).
-        package static let authFailed = Reason(rawValue: "auth_failed")
-        /// The embedding dimension does not match the index's vector field.
-        package static let dimensionMismatch = Reason(rawValue: "dimension_mismatch")
-        /// A required service could not be reached (connection refused, DNS, TLS).
-        package static let serviceUnavailable = Reason(rawValue: "service_unavailable")
-        /// Another process kept the source's lease (was ingesting another version of it) for
-        /// longer than INGEST_LEASE_WAIT_SECONDS.
-        package static let leaseTimeout = Reason(rawValue: "lease_timeout")
-        /// The worker had no room for the document's bytes (INGEST_MAX_INFLIGHT_BODY_BYTES, held
-        /// by other executions) before the execution's deadline: trying again later may work.
-        package static let resourceUnavailable = Reason(rawValue: "resource_unavailable")
-        /// A setting is missing or invalid.
-        package static let configuration = Reason(rawValue: "configuration")
-        /// Input that is not acceptable (bad shape, path outside the allowed roots, …).
-        package static let invalidInput = Reason(rawValue: "invalid_input")
-        /// The run was interrupted (Ctrl-C, shutdown, client went away, deadline).
-        package static let cancelled = Reason(rawValue: "cancelled")
-        /// Anything else; a bug if seen.
-        package static let internalError = Reason(rawValue: "internal")
     }
 
     package var reason: Reason

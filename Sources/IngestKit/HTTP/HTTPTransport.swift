@@ -142,8 +142,7 @@ package struct AsyncHTTPTransport: HTTPTransport {
         if let body = request.body {
             req.body = .bytes(ByteBuffer(bytes: body))
         }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
+        let deadline = NIODeadline.now() + timeout.timeAmount
         do {
             let response = try await client.execute(req, deadline: deadline)
             let buffer = try await response.body.collect(upTo: maxResponseBytes)

@@ -89,10 +89,3 @@ package func withRetries<T: Sendable>(
         }
     }
 }
-
-extension Duration {
-    /// Seconds as a Double, for reports and metrics.
-    package var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

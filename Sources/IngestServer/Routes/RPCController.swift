@@ -12,7 +12,7 @@ import Synchronization
 /// `POST /`: every JSON-RPC message of the Stepflow orchestrator. Requests get a JSON
 /// reply, or an SSE stream when the execution calls back (`blobs/get`); notifications and the
 /// orchestrator's replies to our callbacks get 202.
-package struct RPCController<Ingester: DocumentIngesting>: Sendable {
+package struct RPCController: Sendable {
     let component: IngestComponent
     let configuration: ServerConfiguration
     let state: WorkerState
@@ -25,7 +25,7 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     var bodyBudget: AsyncLimiter { budget.limiter }
 
     /// A controller running `/ingest` executions on `ingester`.
-    package init(ingester: Ingester, configuration: ServerConfiguration, state: WorkerState, rpc: RPCState, metrics: WorkerMetrics) {
+    package init(ingester: any DocumentIngesting, configuration: ServerConfiguration, state: WorkerState, rpc: RPCState, metrics: WorkerMetrics) {
         let budget = configuration.documentBudget()
         self.component = IngestComponent(ingester: ingester, executeTimeout: configuration.executeTimeout, budget: budget)
         self.budget = budget
@@ -210,12 +210,9 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
         }
 
         let input: ComponentInput
-        do {
-            input = try ComponentInput.parse(fields["input"])
-        } catch {
-            metrics.recordFailure(reason: error.reason)
-            logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
-            return reply(id, .failure(.invalidParams("input for /ingest: \(error.message)")), method: "components/execute")
+        switch self.component.accept(fields["input"], logger: logger, metrics: metrics) {
+        case .success(let accepted): input = accepted
+        case .failure(let refusal): return reply(id, .failure(Self.error(for: refusal)), method: "components/execute")
         }
 
         // Cancel the document when the orchestrator's connection goes away.
@@ -361,15 +358,24 @@ package struct RPCController<Ingester: DocumentIngesting>: Sendable {
     /// The JSON-RPC error for a failed execution: invalid input is -32602 (the flow must change),
     /// an unexpected error in the worker -32603, every other reason -32003, the code the Stepflow
     /// SDK uses for a failed component. The orchestrator shows `component server error(<code>): <message>`.
+    /// An input the component refused before running (``ComponentFailure/refusedInput``) is
+    /// -32602 `Invalid params: input for /ingest: …`, as for a malformed `params`.
     package static func error(for failure: ComponentFailure) -> JSONRPCError {
+        if failure.refusedInput {
+            return .invalidParams("input for /ingest: \(failure.message)", reason: failure.reason)
+        }
         let data: JSONValue = ["reason": .string(failure.reason.rawValue), "source": .string(failure.source)]
-        if failure.reason == .invalidInput {
+        // No `default`: a new reason must be given its code here on purpose.
+        switch failure.reason {
+        case .invalidInput:
             return JSONRPCError(code: JSONRPCError.invalidParamsCode, message: "Invalid input for /ingest (source '\(failure.source)'): \(failure.message)", data: data)
-        }
-        if failure.reason == .internalError && failure.outcome == nil {
+        case .internalError where failure.outcome == nil:
             return JSONRPCError(code: JSONRPCError.internalErrorCode, message: "Internal error while ingesting '\(failure.source)'; the worker log has the details", data: data)
+        case .internalError, .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed,
+            .embedRejected, .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .resourceUnavailable,
+            .configuration, .cancelled:
+            return JSONRPCError(code: JSONRPCError.executionFailedCode, message: "Ingest failed for '\(failure.source)' [\(failure.reason.rawValue)]: \(failure.message)", data: data)
         }
-        return JSONRPCError(code: JSONRPCError.executionFailedCode, message: "Ingest failed for '\(failure.source)' [\(failure.reason.rawValue)]: \(failure.message)", data: data)
     }
 
     /// The reply to `components/execute`: the outcome's JSON goes in as the component encoded it

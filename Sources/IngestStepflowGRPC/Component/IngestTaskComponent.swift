@@ -44,12 +44,9 @@ package struct IngestTaskComponent: TaskComponent {
         logger[metadataKey: "attempt"] = "\(context.attempt)"
 
         let parsed: ComponentInput
-        do {
-            parsed = try ComponentInput.parse(input)
-        } catch {
-            metrics.recordFailure(reason: .invalidInput)
-            logger.warning("execute refused: invalid input", metadata: ["error": "\(error.message)"])
-            return .failure(ComponentFailure(reason: .invalidInput, source: "input", message: "Invalid input for /ingest: \(error.message)"))
+        switch component.accept(input, logger: logger, metrics: metrics) {
+        case .success(let accepted): parsed = accepted
+        case .failure(let refusal): return .failure(refusal)
         }
         // The assignment's bytes are in memory since it was received: they count in the document
         // budget first, as an HTTP execute's body does, and the execution's own document (URL
@@ -78,7 +75,7 @@ package struct IngestTaskComponent: TaskComponent {
                 return .success(try ProtobufValueEncoder().encode(output.outcome))
             } catch {
                 logger.error("the outcome could not be encoded", metadata: ["error": "\(error)"])
-                return .failure(ComponentFailure(reason: .internalError, source: parsed.described, message: "the worker could not encode its own output; the worker log has the details"))
+                return .failure(ComponentFailure(reason: .internalError, source: output.outcome.source, message: "the worker could not encode its own output; the worker log has the details"))
             }
         case .failure(let failure):
             return .failure(failure)

@@ -23,9 +23,10 @@ package enum TaskErrorMapping {
         // A bug of ours (decoding our own output, an unexpected throw).
         case .internalError:
             .workerError
-        // Our deadline passed, credentials refused, dimension mismatch, a rejected chunk, a bad
-        // setting, anything else the pipeline reports.
-        default:
+        // Our deadline passed, credentials refused, dimension mismatch, a rejected chunk or
+        // text, a parse that outlasted DOCLING_TIMEOUT_SECONDS, a bad setting. No `default`:
+        // a new reason must be placed here on purpose.
+        case .cancelled, .authFailed, .dimensionMismatch, .indexRejected, .embedRejected, .parseTimeout, .configuration:
             .componentFailed
         }
     }
@@ -34,7 +35,8 @@ package enum TaskErrorMapping {
     package static func taskError(_ failure: ComponentFailure) -> Stepflow_V1_TaskError {
         var error = Stepflow_V1_TaskError()
         error.code = code(for: failure.reason)
-        error.message = failure.message
+        // A refused input reads as the HTTP worker's: which component, then the rule's message.
+        error.message = failure.refusedInput ? "Invalid input for /\(IngestComponent.name): \(failure.message)" : failure.message
         var data = [
             "reason": Google_Protobuf_Value(stringValue: failure.reason.rawValue),
             "source": Google_Protobuf_Value(stringValue: failure.source),

@@ -23,6 +23,13 @@ package final class GRPCConnections: Sendable {
         var uses: ClientUses
     }
 
+    /// An orchestrator unused for 5 minutes has likely moved or gone; a new call reconnects.
+    package static let defaultIdleLimit: Duration = .seconds(300)
+    package static let defaultSweepInterval: Duration = .seconds(30)
+    /// The transport's own reconnect back-off: quick after an orchestrator restart; our pull
+    /// loop adds its own (``GRPCWorkerSettings/reconnect``) on top.
+    static let transportBackoff = (initial: Duration.milliseconds(250), max: Duration.seconds(5), multiplier: 2.0, jitter: 0.2)
+
     private let state: Mutex<State>
     private let tlsFiles: GRPCTLSFiles
     private let sweepInterval: Duration
@@ -40,8 +47,8 @@ package final class GRPCConnections: Sendable {
     package init(
         pinned: Set<GRPCEndpoint> = [],
         tlsFiles: GRPCTLSFiles = GRPCTLSFiles(),
-        idleLimit: Duration = .seconds(300),
-        sweepInterval: Duration = .seconds(30),
+        idleLimit: Duration = GRPCConnections.defaultIdleLimit,
+        sweepInterval: Duration = GRPCConnections.defaultSweepInterval,
         now: (@Sendable () -> Duration)? = nil,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) {
@@ -71,8 +78,8 @@ package final class GRPCConnections: Sendable {
             target: Self.target(endpoint),
             transportSecurity: endpoint.tls ? Self.tls(tlsFiles) : .plaintext,
             config: .defaults { config in
-                // Reconnect quickly after an orchestrator restart; our loop adds its own back-off.
-                config.backoff = .init(initial: .milliseconds(250), max: .seconds(5), multiplier: 2, jitter: 0.2)
+                let backoff = Self.transportBackoff
+                config.backoff = .init(initial: backoff.initial, max: backoff.max, multiplier: backoff.multiplier, jitter: backoff.jitter)
             }
         )
         let client = GRPCClient(transport: transport)
@@ -207,6 +214,20 @@ extension GRPCTLSFiles {
     }
 }
 
+/// How long each unary call may take, named here with its reason rather than written at the
+/// call site. Not settings: each follows from the orchestrator's own timing or the message size.
+struct GRPCCallTimeouts: Sendable, Equatable {
+    /// `TaskHeartbeat`: shorter than the orchestrator's 5 s crash detection, so a stuck call is
+    /// retried in time.
+    var heartbeat: Duration = .seconds(4)
+    /// `CompleteTask`: carries the output; the task runner retries it until its own patience ends.
+    var complete: Duration = .seconds(30)
+    /// `GetBlob`: carries a whole document (up to INGEST_MAX_BODY_BYTES).
+    var blob: Duration = .seconds(60)
+    /// `GetOrchestratorForRun`: a lookup.
+    var orchestratorLookup: Duration = .seconds(10)
+}
+
 /// Per-call options: messages up to the configured size both ways, fail fast when the
 /// orchestrator is unreachable (our loops decide when to retry), and a timeout per unary call.
 struct GRPCCallOptions: Sendable {
@@ -214,10 +235,13 @@ struct GRPCCallOptions: Sendable {
     let maxMessageBytes: Int
     /// STEPFLOW_MAX_ASSIGNMENT_BYTES: the `PullTasks` stream only.
     let maxAssignmentBytes: Int
+    /// Per unary call.
+    let timeouts: GRPCCallTimeouts
 
-    init(maxMessageBytes: Int, maxAssignmentBytes: Int? = nil) {
+    init(maxMessageBytes: Int, maxAssignmentBytes: Int? = nil, timeouts: GRPCCallTimeouts = GRPCCallTimeouts()) {
         self.maxMessageBytes = maxMessageBytes
         self.maxAssignmentBytes = maxAssignmentBytes ?? maxMessageBytes
+        self.timeouts = timeouts
     }
 
     func options(timeout: Duration?) -> CallOptions {
@@ -266,7 +290,7 @@ package struct GRPCTaskSource: TaskSource {
         var request = Stepflow_V1_GetOrchestratorForRunRequest()
         request.runID = runID
         return try await connections.withClient(endpoint) { client in
-            try await Stepflow_V1_TasksService.Client(wrapping: client).getOrchestratorForRun(request, options: calls.options(timeout: .seconds(10))).orchestratorServiceURL
+            try await Stepflow_V1_TasksService.Client(wrapping: client).getOrchestratorForRun(request, options: calls.options(timeout: calls.timeouts.orchestratorLookup)).orchestratorServiceURL
         }
     }
 }
@@ -298,14 +322,13 @@ package struct GRPCOrchestratorService: OrchestratorService {
 
     package func taskHeartbeat(_ request: Stepflow_V1_TaskHeartbeatRequest, at url: String) async throws -> Stepflow_V1_TaskHeartbeatResponse {
         try await connections.withClient(try endpoint(url)) { client in
-            // Shorter than the orchestrator's 5 s crash detection, so a stuck call is retried in time.
-            try await Stepflow_V1_OrchestratorService.Client(wrapping: client).taskHeartbeat(request, options: calls.options(timeout: .seconds(4)))
+            try await Stepflow_V1_OrchestratorService.Client(wrapping: client).taskHeartbeat(request, options: calls.options(timeout: calls.timeouts.heartbeat))
         }
     }
 
     package func completeTask(_ request: Stepflow_V1_CompleteTaskRequest, at url: String) async throws {
         _ = try await connections.withClient(try endpoint(url)) { client in
-            try await Stepflow_V1_OrchestratorService.Client(wrapping: client).completeTask(request, options: calls.options(timeout: .seconds(30)))
+            try await Stepflow_V1_OrchestratorService.Client(wrapping: client).completeTask(request, options: calls.options(timeout: calls.timeouts.complete))
         }
     }
 }
@@ -339,7 +362,7 @@ package struct GRPCBlobReader: BlobReader {
         let response: Stepflow_V1_GetBlobResponse
         do {
             response = try await connections.withClient(endpoint) { client in
-                try await Stepflow_V1_BlobService.Client(wrapping: client).getBlob(request, options: calls.options(timeout: .seconds(60)))
+                try await Stepflow_V1_BlobService.Client(wrapping: client).getBlob(request, options: calls.options(timeout: calls.timeouts.blob))
             }
         } catch let error as RPCError where error.code == .notFound {
             throw IngestError(.invalidInput, "blob \(id) does not exist in the orchestrator's blob store (\(endpoint)); store the document with /builtin/put_blob and pass the blob_id it returns")

@@ -99,11 +99,6 @@ package struct ServerConfiguration: Sendable, Equatable {
     /// Reads SERVER_HOST, SERVER_PORT, POD_NAME, INGEST_MAX_BODY_BYTES, INGEST_MAX_INFLIGHT_BODY_BYTES, INGEST_SHUTDOWN_GRACE_SECONDS,
     /// INGEST_EXECUTE_TIMEOUT_SECONDS and INGEST_CALLBACK_TIMEOUT_SECONDS; unset or empty means the default.
     /// Throws `IngestError(.configuration)` naming the variable when a value is not usable.
-    package static func fromEnvironment(_ values: [String: String]) throws -> ServerConfiguration {
-        try fromEnvironment(Environment(values))
-    }
-
-    /// As ``fromEnvironment(_:)-([String:String])``, through the configuration reader.
     package static func fromEnvironment(_ env: Environment) throws -> ServerConfiguration {
         let longest = 999_999_999.0
         var config = ServerConfiguration(podName: env.string("POD_NAME") ?? env.string("HOSTNAME") ?? defaultPodName())

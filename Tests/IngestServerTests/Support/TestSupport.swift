@@ -49,7 +49,7 @@ final class FakeIngester: DocumentIngesting {
     static let indexing: Behaviour = { request in
         let source = FakeIngester.sourceName(request)
         if source.hasPrefix("fail:") {
-            return DocumentOutcome(source: source, status: .failed, error: .init(reason: "parse_failed", message: "Docling could not parse '\(source)': not a PDF"))
+            return DocumentOutcome(source: source, status: .failed, error: .init(reason: .parseFailed, message: "Docling could not parse '\(source)': not a PDF"))
         }
         return DocumentOutcome(
             source: source, documentID: "doc-1", filename: request.filename ?? "handbook.pdf", status: .indexed, chunks: 3,
@@ -136,3 +136,10 @@ func eventually<T: Sendable>(timeout: Duration = .seconds(60), _ condition: @Sen
 }
 
 struct TimedOut: Error {}
+
+extension ServerConfiguration {
+    /// The configuration read from `values` alone, as the tests write environments.
+    static func fromEnvironment(_ values: [String: String]) throws -> ServerConfiguration {
+        try fromEnvironment(Environment(values))
+    }
+}
