@@ -24,11 +24,14 @@ package struct MultipartFormData: Sendable {
         append("\r\n")
     }
 
-    /// Appends a file part.
+    /// Appends a file part. Add it last: the body is grown once here to hold the file and the
+    /// closing boundary, so a document is copied into it once and never moved again.
     package mutating func addFile(_ name: String, filename: String, contentType: String, data: Data) {
-        appendBoundary()
-        append("Content-Disposition: form-data; name=\"\(Self.quoted(name))\"; filename=\"\(Self.quoted(filename))\"\r\n")
-        append("Content-Type: \(contentType)\r\n\r\n")
+        let head = "--\(boundary)\r\n"
+            + "Content-Disposition: form-data; name=\"\(Self.quoted(name))\"; filename=\"\(Self.quoted(filename))\"\r\n"
+            + "Content-Type: \(contentType)\r\n\r\n"
+        body.reserveCapacity(body.count + head.utf8.count + data.count + 2 + closing.utf8.count)
+        append(head)
         body.append(data)
         append("\r\n")
     }
@@ -45,12 +48,17 @@ package struct MultipartFormData: Sendable {
         }
     }
 
-    /// The finished body, closing boundary included.
-    package func finalized() -> Data {
-        var data = body
-        data.append(Data("--\(boundary)--\r\n".utf8))
-        return data
+    /// The finished body, closing boundary included, handed over without a copy: the form is
+    /// empty afterwards.
+    package mutating func finalize() -> Data {
+        append(closing)
+        var finished = Data()
+        swap(&finished, &body)
+        return finished
     }
+
+    /// The closing boundary.
+    private var closing: String { "--\(boundary)--\r\n" }
 
     private static func text(_ value: JSONValue) -> String {
         switch value {
@@ -71,5 +79,5 @@ package struct MultipartFormData: Sendable {
     }
 
     private mutating func appendBoundary() { append("--\(boundary)\r\n") }
-    private mutating func append(_ text: String) { body.append(Data(text.utf8)) }
+    private mutating func append(_ text: String) { body.append(contentsOf: text.utf8) }
 }

@@ -283,7 +283,7 @@ struct DoclingServeClientTests {
     @Test func fileNamesAreEscapedInTheHeader() throws {
         var multipart = MultipartFormData(boundary: "B")
         multipart.addFile("files", filename: "we\"ird\r\nname.md", contentType: "text/markdown", data: Data())
-        let body = String(decoding: multipart.finalized(), as: UTF8.self)
+        let body = String(decoding: multipart.finalize(), as: UTF8.self)
         #expect(body.contains(#"filename="we%22ird%0D%0Aname.md""#))
     }
 

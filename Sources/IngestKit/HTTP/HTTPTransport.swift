@@ -140,7 +140,9 @@ package struct AsyncHTTPTransport: HTTPTransport {
         req.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { req.headers.add(name: name, value: value) }
         if let body = request.body {
-            req.body = .bytes(ByteBuffer(bytes: body))
+            // Sent from the Data itself, 4 MiB at a time (AsyncHTTPClient slices a collection
+            // lazily): a 90 MB upload is not copied whole into a ByteBuffer first.
+            req.body = .bytes(body)
         }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let deadline = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
