@@ -110,7 +110,7 @@ import Testing
             (ComponentFailure(reason: .resourceUnavailable, source: "/d/a.pdf", message: "no room"), JSONRPCError.executionFailedCode),
         ]
         for (failure, code) in cases {
-            let error = RPCController<FakeIngester>.error(for: failure)
+            let error = JSONRPCError(executionFailure: failure)
             #expect(error.code == code, "\(failure.reason)")
             #expect(error.data?["reason"] == .string(failure.reason.rawValue))
         }
