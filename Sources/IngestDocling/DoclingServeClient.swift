@@ -127,7 +127,7 @@ package struct DoclingServeClient: DocumentConverter {
             method: "POST",
             url: configuration.url("/v1/convert/file/async"),
             headers: headers() + [(name: "Content-Type", value: multipart.contentType), (name: "Accept", value: "application/json")],
-            body: multipart.finalize()
+            bodyParts: multipart.finalize()
         )
     }
 
