@@ -69,7 +69,7 @@ let package = Package(
         // the chunker's model, not in IngestKit.
         .target(name: "IngestDocling", dependencies: ["IngestKit", "IngestChunking"], swiftSettings: swiftSettings),
         .target(name: "IngestEmbeddings", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
-        .target(name: "IngestOpenSearch", dependencies: ["IngestKit", "IngestChunking"], swiftSettings: swiftSettings),
+        .target(name: "IngestOpenSearch", dependencies: ["IngestKit"], swiftSettings: swiftSettings),
 
         // all-MiniLM-L6-v2 in process: safetensors, the BERT encoder on its own threads, mean pooling.
         .target(name: "IngestLocalEmbeddings", dependencies: ["IngestKit", "IngestTokenizer", "CEmbedKernels", "CThreadName"], swiftSettings: swiftSettings),

@@ -121,7 +121,7 @@ package struct DoclingServeClient: DocumentConverter {
             method: "POST",
             url: configuration.url("/v1/convert/file/async"),
             headers: headers() + [(name: "Content-Type", value: multipart.contentType), (name: "Accept", value: "application/json")],
-            body: multipart.finalized()
+            bodyParts: multipart.finalize()
         )
     }
 

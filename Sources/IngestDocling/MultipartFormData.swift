@@ -6,7 +6,8 @@ import IngestKit
 package struct MultipartFormData: Sendable {
     /// The part separator (also in ``contentType``).
     package let boundary: String
-    private var body = Data()
+    /// The body so far: form text, and each file's bytes as a part of their own (not copied).
+    private var parts: [Data] = [Data()]
 
     /// - Parameter boundary: must not occur in any part; random by default.
     package init(boundary: String = "ingest-" + UUID().uuidString) {
@@ -24,13 +25,14 @@ package struct MultipartFormData: Sendable {
         append("\r\n")
     }
 
-    /// Appends a file part.
+    /// Appends a file part. `data` becomes a part of the body as it is: the document is not
+    /// copied into the body, the transport sends it from the caller's bytes.
     package mutating func addFile(_ name: String, filename: String, contentType: String, data: Data) {
         appendBoundary()
         append("Content-Disposition: form-data; name=\"\(Self.quoted(name))\"; filename=\"\(Self.quoted(filename))\"\r\n")
         append("Content-Type: \(contentType)\r\n\r\n")
-        body.append(data)
-        append("\r\n")
+        parts.append(data)
+        parts.append(Data("\r\n".utf8))
     }
 
     /// Appends Docling option `name` with `value`: arrays become repeated fields, booleans
@@ -45,11 +47,12 @@ package struct MultipartFormData: Sendable {
         }
     }
 
-    /// The finished body, closing boundary included.
-    package func finalized() -> Data {
-        var data = body
-        data.append(Data("--\(boundary)--\r\n".utf8))
-        return data
+    /// The finished body, closing boundary included, as the parts to send one after the other
+    /// (``HTTPRequest/bodyParts``). The form is empty afterwards.
+    package mutating func finalize() -> [Data] {
+        append("--\(boundary)--\r\n")
+        defer { parts = [Data()] }
+        return parts
     }
 
     private static func text(_ value: JSONValue) -> String {
@@ -71,5 +74,5 @@ package struct MultipartFormData: Sendable {
     }
 
     private mutating func appendBoundary() { append("--\(boundary)\r\n") }
-    private mutating func append(_ text: String) { body.append(Data(text.utf8)) }
+    private mutating func append(_ text: String) { parts[parts.count - 1].append(contentsOf: text.utf8) }
 }

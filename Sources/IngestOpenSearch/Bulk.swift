@@ -1,5 +1,4 @@
 import Foundation
-import IngestChunking
 import IngestKit
 
 /// One document serialised for `_bulk`: its action line and source line, each ending in `\n`.
@@ -17,110 +16,68 @@ package struct BulkEntry: Sendable, Equatable {
     }
 
     /// Serialises `record` as an `index` action (create or overwrite: every retry and replay
-    /// of a deterministic `_id` is an overwrite, so re-sending is always safe).
+    /// of a deterministic `_id` is an overwrite, so re-sending is always safe), straight from its
+    /// typed fields: the `_source` keys in sorted order (README, "Index schema"), absent optional
+    /// fields left out, `page` the first of `pages`, the vector's Floats in shortest form.
     /// - Parameter vectorField: the record's vector field (``OpenSearchIndex/vectorFieldName(for:)``
     ///   of its space), named once per write by the caller.
     /// - Throws: ``IngestError`` `index_rejected` for an empty or over-long `_id`; `embed_failed`
     ///   for a NaN or infinite vector component (JSON cannot carry them).
     package init(record: ChunkRecord, vectorField: String, position: Int) throws {
-        try self.init(id: record.id, fields: ChunkField.fields(of: record), vector: (vectorField, record.vector), position: position)
-    }
-
-    /// Serialises a `_source` of `fields` plus, when given, a vector field written straight from
-    /// its Floats (each in Float's shortest round-trip form), keys sorted.
-    package init(id: String, fields: [String: JSONValue], vector: (field: String, values: [Float])?, position: Int) throws {
+        let id = record.id
         let idBytes = id.utf8.count
         guard idBytes > 0, idBytes <= 512 else {
             throw IngestError(.indexRejected, "chunk id '\(id.prefix(80))' is \(idBytes) bytes; OpenSearch ids must be 1 to 512 bytes (a bug in how ingest builds ids, please report it)", itemIndex: position)
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(256 + fields.count * 32 + (vector?.values.count ?? 0) * 12)
-        out.append(contentsOf: #"{"index":{"_id":"#.utf8)
-        JSONStringLiteral.append(id, to: &out)
-        out.append(contentsOf: "}}\n".utf8)
-        var keys = Array(fields.keys)
-        if let vector { keys.append(vector.field) }
-        out.append(UInt8(ascii: "{"))
-        for (i, key) in keys.sorted().enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSONStringLiteral.append(key, to: &out)
-            out.append(UInt8(ascii: ":"))
-            if let vector, key == vector.field {
-                guard vector.values.allSatisfy(\.isFinite) else {
-                    throw IngestError(.embedFailed, "the vector of chunk '\(id)' holds NaN or infinity (\(key)); the embeddings service returned an unusable vector, try again or check the model", itemIndex: position)
-                }
-                NDJSON.appendFloats(vector.values, to: &out)
-            } else {
-                do {
-                    // Non-nil: `key` comes from `fields.keys`.
-                    try NDJSON.append(fields[key] ?? .null, to: &out, path: key)
-                } catch let error as NDJSON.NonFiniteNumber {
-                    throw IngestError(.internalError, "field \(error.path) of chunk '\(id)' is NaN or infinity, which JSON cannot carry (a bug in ingest, please report it)", itemIndex: position)
-                }
-            }
+        guard record.vector.allSatisfy(\.isFinite) else {
+            throw IngestError(.embedFailed, "the vector of chunk '\(id)' holds NaN or infinity (\(vectorField)); the embeddings service returned an unusable vector, try again or check the model", itemIndex: position)
         }
-        out.append(contentsOf: "}\n".utf8)
-        self.init(position: position, id: id, lines: Data(out))
-    }
-}
-
-/// Compact JSON for NDJSON lines: one line, sorted keys, and numbers that fit a `Float` written in
-/// Float's shortest round-trip form (`0.1`, not `0.10000000149011612`): vectors are float32 on
-/// the server anyway, and the body is about 40 % smaller.
-package enum NDJSON {
-    /// A NaN or infinity at `path` (JSON has no spelling for them).
-    package struct NonFiniteNumber: Error { package var path: String }
-
-    /// Appends `value` as compact JSON.
-    package static func append(_ value: JSONValue, to out: inout [UInt8], path: String) throws {
-        switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): out.append(contentsOf: String(i).utf8)
-        case .double(let d): try appendNumber(d, to: &out, path: path)
-        case .string(let s): JSONStringLiteral.append(s, to: &out)
-        case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                try append(item, to: &out, path: path)
+        var json = JSONWriter(reservingCapacity: 512 + record.text.utf8.count + record.vector.count * 12)
+        json.raw(#"{"index":{"_id":"#)
+        json.string(id)
+        json.raw("}}\n{")
+        // The fixed keys below are in sorted order; the vector's key (named per space) goes
+        // where it sorts among them.
+        var vectorWritten = false
+        func key(_ name: String) {
+            if !vectorWritten, vectorField < name {
+                json.key(vectorField)
+                json.floats(record.vector)
+                vectorWritten = true
             }
-            out.append(UInt8(ascii: "]"))
-        case .object(let fields):
-            out.append(UInt8(ascii: "{"))
-            for (i, key) in fields.keys.sorted().enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONStringLiteral.append(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                // Non-nil: `key` comes from `fields.keys`.
-                try append(fields[key] ?? .null, to: &out, path: path.isEmpty ? key : path + "." + key)
-            }
-            out.append(UInt8(ascii: "}"))
+            json.key(name)
         }
-    }
-
-    /// The shortest text that reads back as the same Float when `value` is a Float widened to
-    /// Double; Double's shortest form otherwise.
-    package static func numberText(_ value: Double) -> String? {
-        guard value.isFinite else { return nil }
-        let float = Float(value)
-        if float.isFinite, Double(float) == value { return float.description }
-        return value.description
-    }
-
-    static func appendNumber(_ value: Double, to out: inout [UInt8], path: String) throws {
-        guard let text = numberText(value) else { throw NonFiniteNumber(path: path) }
-        out.append(contentsOf: text.utf8)
-    }
-
-    /// `[f1,f2,…]`, each Float in its shortest round-trip form; the caller checked they are finite.
-    static func appendFloats(_ values: [Float], to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "["))
-        for (i, value) in values.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: value.description.utf8)
+        key(ChunkField.chunkCount); json.int(record.chunkCount)
+        key(ChunkField.chunkIndex); json.int(record.chunkIndex)
+        if let v = record.connectorType { key(ChunkField.connectorType); json.string(v) }
+        key(ChunkField.documentID); json.string(record.documentID)
+        key(ChunkField.embeddingDimensions); json.int(record.vector.count)
+        key(ChunkField.embeddingModel); json.string(record.embeddingModel)
+        // The space layout only: the legacy `_source` stays byte for byte what it was.
+        let space = record.space
+        if let provider = space.provider, let spaceID = space.spaceID {
+            key(ChunkField.embeddingProvider); json.string(provider.lowercased())
+            key(ChunkField.embeddingSpaceID); json.string(spaceID)
         }
-        out.append(UInt8(ascii: "]"))
+        key(ChunkField.fileSize); json.int(record.fileSize)
+        key(ChunkField.filename); json.string(record.filename)
+        key(ChunkField.generation); json.string(record.generation)
+        key(ChunkField.headings); json.strings(record.headings)
+        key(ChunkField.indexedTime); json.string(record.indexedTime)
+        if let v = record.mimetype { key(ChunkField.mimetype); json.string(v) }
+        if let v = record.owner { key(ChunkField.owner); json.string(v) }
+        if let v = record.ownerEmail { key(ChunkField.ownerEmail); json.string(v) }
+        if let v = record.ownerName { key(ChunkField.ownerName); json.string(v) }
+        if let first = record.pages.first { key(ChunkField.page); json.int(first) }
+        key(ChunkField.pages); json.ints(record.pages)
+        key(ChunkField.source); json.string(record.source)
+        key(ChunkField.text); json.string(record.text)
+        if !vectorWritten {
+            json.key(vectorField)
+            json.floats(record.vector)
+        }
+        json.raw("}\n")
+        self.init(position: position, id: id, lines: Data(json.bytes))
     }
 }
 

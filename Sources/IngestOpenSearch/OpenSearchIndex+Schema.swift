@@ -36,39 +36,6 @@ package enum ChunkField {
     package static let headings = "headings"
     package static let fileSize = "file_size"
     package static let indexedTime = "indexed_time"
-
-    /// The `_source` of `record` without its vector (README, "Index schema"): absent optional
-    /// fields are left out, `page` is the first of `pages`.
-    package static func fields(of record: ChunkRecord) -> [String: JSONValue] {
-        var fields: [String: JSONValue] = [
-            text: .string(record.text),
-            chunkIndex: .int(record.chunkIndex),
-            chunkCount: .int(record.chunkCount),
-            headings: .array(record.headings.map { .string($0) }),
-            pages: .array(record.pages.map { .int($0) }),
-            source: .string(record.source),
-            documentID: .string(record.documentID),
-            generation: .string(record.generation),
-            filename: .string(record.filename),
-            fileSize: .int(record.fileSize),
-            indexedTime: .string(record.indexedTime),
-            embeddingModel: .string(record.embeddingModel),
-            embeddingDimensions: .int(record.vector.count),
-        ]
-        if let first = record.pages.first { fields[page] = .int(first) }
-        if let v = record.mimetype { fields[mimetype] = .string(v) }
-        if let v = record.owner { fields[owner] = .string(v) }
-        if let v = record.ownerName { fields[ownerName] = .string(v) }
-        if let v = record.ownerEmail { fields[ownerEmail] = .string(v) }
-        if let v = record.connectorType { fields[connectorType] = .string(v) }
-        // The space layout only: the legacy `_source` stays byte for byte what it was.
-        let space = record.space
-        if let provider = space.provider, let id = space.spaceID {
-            fields[embeddingProvider] = .string(provider.lowercased())
-            fields[embeddingSpaceID] = .string(id)
-        }
-        return fields
-    }
 }
 
 extension OpenSearchIndex {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IngestChunking
+import IngestCore
 import IngestKit
 import IngestTokenizer
 
@@ -67,9 +68,9 @@ struct ChunkCommand: AsyncParsableCommand {
             chunks = DocumentChunker(tokenizer: await warmTokenizer, options: options).chunks(for: document)
         }
         // One buffer, written in large slices: no per-line write or flush.
-        var output: [UInt8] = []
-        output.reserveCapacity(chunks.count * 1_536)
-        ChunkJSONLines().append(chunks, to: &output)
+        var json = JSONWriter(reservingCapacity: chunks.count * 1_536)
+        ChunkJSONLines.append(chunks, to: &json)
+        let output = json.bytes
         let stdout = FileHandle.standardOutput
         var offset = 0
         while offset < output.count {

@@ -295,8 +295,24 @@ struct DoclingServeClientTests {
     @Test func fileNamesAreEscapedInTheHeader() throws {
         var multipart = MultipartFormData(boundary: "B")
         multipart.addFile("files", filename: "we\"ird\r\nname.md", contentType: "text/markdown", data: Data())
-        let body = String(decoding: multipart.finalized(), as: UTF8.self)
+        let body = String(decoding: Data(multipart.finalize().joined()), as: UTF8.self)
         #expect(body.contains(#"filename="we%22ird%0D%0Aname.md""#))
+    }
+
+    /// The document is a part of the upload as it is: sent from the caller's bytes, never copied
+    /// into a body of its own (a 90 MB file used to be copied three times on its way to Docling).
+    @Test func theDocumentIsSentFromItsOwnBytes() throws {
+        let document = Data(repeating: 0x61, count: 1 << 20)
+        var multipart = MultipartFormData(boundary: "B")
+        multipart.addField("to_formats", "json")
+        multipart.addFile("files", filename: "a.md", contentType: "text/markdown", data: document)
+        let parts = multipart.finalize()
+        #expect(parts.count == 3)
+        let file = try #require(parts.first { $0.count == document.count })
+        #expect(file.withUnsafeBytes { $0.baseAddress } == document.withUnsafeBytes { $0.baseAddress })
+        let body = Data(parts.joined())
+        #expect(body.count == parts.reduce(0) { $0 + $1.count })
+        #expect(body.suffix(9) == Data("\r\n--B--\r\n".utf8))
     }
 
     @Test func healthChecksHealthAndVersionWithTheKey() async throws {

@@ -85,47 +85,38 @@ import Testing
 }
 
 @Suite struct OpenSearchBulkEncodingTests {
-    @Test func entryIsTwoCompactLinesWithShortFloats() throws {
-        let vector: [Float] = [0.1, -0.25, 1e-5, 3]
-        let entry = try BulkEntry(id: "doc_0", fields: [
-            "text": "line one\nsays \"hi\"\t\u{01} ✓",
-            "page": 2,
-            "owner": nil,
-        ], vector: ("chunk_embedding_m", vector), position: 7)
-        let text = String(decoding: entry.lines, as: UTF8.self)
-        #expect(text == #"{"index":{"_id":"doc_0"}}"# + "\n" + #"{"chunk_embedding_m":[0.1,-0.25,1e-05,3.0],"owner":null,"page":2,"text":"line one\nsays \"hi\"\t\u0001 ✓"}"# + "\n")
-        #expect(entry.position == 7 && entry.id == "doc_0")
-        // Every line is valid JSON and round-trips.
-        let lines = text.split(separator: "\n")
-        #expect(lines.count == 2)
-        let source = try JSONValue.parse(Data(lines[1].utf8), what: "line")
-        #expect(source["text"]?.stringValue == "line one\nsays \"hi\"\t\u{01} ✓")
-        #expect(source["chunk_embedding_m"]?.arrayValue?.compactMap { $0.doubleValue }.map { Float($0) } == vector)
-    }
+    static let record = ChunkRecord(
+        id: "h_g1_0", text: "Hello \"world\"\n", chunkIndex: 0, chunkCount: 2, headings: ["Intro"], pages: [1, 2],
+        source: "/d/a.pdf", documentID: "abc", generation: "g1", filename: "a.pdf", mimetype: "application/pdf",
+        fileSize: 123, indexedTime: "2026-12-06T00:00:00Z", owner: "o", ownerName: "Ann", ownerEmail: "a@x",
+        connectorType: "upload", embeddingModel: "all-MiniLM-L6-v2", vector: [0.1, -0.25, 3]
+    )
 
     /// The typed record writes the bytes the pipeline's `[String: JSONValue]` `_source` wrote
-    /// before (every field, sorted keys, the vector's Floats in shortest form).
+    /// before (every field, sorted keys, the vector's Floats in shortest form), with no
+    /// dictionary in between now.
     @Test func chunkRecordBytesEqualTheUntypedSource() throws {
-        let record = ChunkRecord(
-            id: "h_g1_0", text: "Hello \"world\"\n", chunkIndex: 0, chunkCount: 2, headings: ["Intro"], pages: [1, 2],
-            source: "/d/a.pdf", documentID: "abc", generation: "g1", filename: "a.pdf", mimetype: "application/pdf",
-            fileSize: 123, indexedTime: "2026-12-06T00:00:00Z", owner: "o", ownerName: "Ann", ownerEmail: "a@x",
-            connectorType: "upload", embeddingModel: "all-MiniLM-L6-v2", vector: [0.1, -0.25, 3]
-        )
+        let record = Self.record
         let entry = try BulkEntry(record: record, vectorField: OpenSearchIndex.vectorFieldName(forModel: record.embeddingModel), position: 0)
         let expected = #"{"index":{"_id":"h_g1_0"}}"# + "\n"
             + #"{"chunk_count":2,"chunk_embedding_all_minilm_l6_v2":[0.1,-0.25,3.0],"chunk_index":0,"connector_type":"upload","document_id":"abc","embedding_dimensions":3,"embedding_model":"all-MiniLM-L6-v2","file_size":123,"filename":"a.pdf","generation":"g1","headings":["Intro"],"indexed_time":"2026-12-06T00:00:00Z","mimetype":"application/pdf","owner":"o","owner_email":"a@x","owner_name":"Ann","page":1,"pages":[1,2],"source":"/d/a.pdf","text":"Hello \"world\"\n"}"# + "\n"
         #expect(String(decoding: entry.lines, as: UTF8.self) == expected)
+        #expect(entry.position == 0 && entry.id == "h_g1_0")
 
-        // The route before: the `_source` as JSONValue, the vector widened to Double.
-        let untyped: [String: JSONValue] = [
+        // The route before: the `_source` as JSONValue, the vector widened to Double, written
+        // with sorted keys.
+        let untyped: JSONValue = [
             "embedding_model": "all-MiniLM-L6-v2", "filename": "a.pdf", "source": "/d/a.pdf", "document_id": "abc",
             "generation": "g1", "chunk_count": 2, "file_size": 123, "indexed_time": "2026-12-06T00:00:00Z",
             "mimetype": "application/pdf", "owner": "o", "owner_name": "Ann", "owner_email": "a@x", "connector_type": "upload",
             "text": "Hello \"world\"\n", "chunk_index": 0, "headings": ["Intro"], "pages": [1, 2], "page": 1, "embedding_dimensions": 3,
             "chunk_embedding_all_minilm_l6_v2": .array(record.vector.map { .double(Double($0)) }),
         ]
-        #expect(try BulkEntry(id: record.id, fields: untyped, vector: nil, position: 0).lines == entry.lines)
+        var json = JSONWriter()
+        json.raw(#"{"index":{"_id":"h_g1_0"}}"# + "\n")
+        try json.value(untyped, path: "")
+        json.raw("\n")
+        #expect(json.bytes == Array(entry.lines))
 
         // Optional fields absent, no pages: no `page`, nothing null.
         var bare = record
@@ -134,23 +125,46 @@ import Testing
         #expect(source.objectValue?.keys.sorted() == ["chunk_count", "chunk_index", "document_id", "embedding_dimensions", "embedding_model", "file_size", "filename", "generation", "headings", "indexed_time", "pages", "source", "text", "v"])
     }
 
+    /// The vector's key goes where it sorts among the fixed keys, whatever it is called.
+    @Test(arguments: ["a", "chunk_embedding_x", "embedding_q", "owner_f", "zz", "text_v"])
+    func vectorKeySortsAmongTheFixedKeys(vectorField: String) throws {
+        var record = Self.record
+        record.embeddingProvider = "openai_like"
+        let line = try BulkEntry(record: record, vectorField: vectorField, position: 0).lines.split(separator: 0x0A)[1]
+        let keys = try Self.topLevelKeys(Data(line))
+        #expect(keys == keys.sorted())
+        #expect(keys.contains(vectorField) && keys.contains("embedding_space_id") && keys.count == 22)
+    }
+
+    /// The keys of a flat JSON object in the order written (values here hold no `":`).
+    static func topLevelKeys(_ line: Data) throws -> [String] {
+        let text = String(decoding: line, as: UTF8.self)
+        let regex = try Regex(#"[{,]"([a-z_]+)":"#)
+        return text.matches(of: regex).compactMap { $0.output[1].substring.map(String.init) }
+    }
+
     @Test func doublesThatAreNotFloatsKeepFullPrecision() {
-        #expect(NDJSON.numberText(0.1) == "0.1")
-        #expect(NDJSON.numberText(Double(Float(0.1))) == "0.1")
-        #expect(NDJSON.numberText(0.123456789012) == "0.123456789012")
-        #expect(NDJSON.numberText(.nan) == nil)
-        #expect(NDJSON.numberText(.infinity) == nil)
+        #expect(JSONWriter.numberText(0.1) == "0.1")
+        #expect(JSONWriter.numberText(Double(Float(0.1))) == "0.1")
+        #expect(JSONWriter.numberText(0.123456789012) == "0.123456789012")
+        #expect(JSONWriter.numberText(.nan) == nil)
+        #expect(JSONWriter.numberText(.infinity) == nil)
     }
 
     @Test func nanInVectorIsEmbedFailed() {
-        let error = #expect(throws: IngestError.self) { try BulkEntry(id: "d_3", fields: [:], vector: ("chunk_embedding_m", [0.5, .nan]), position: 3) }
+        var record = Self.record
+        record.id = "d_3"
+        record.vector = [0.5, .nan]
+        let error = #expect(throws: IngestError.self) { try BulkEntry(record: record, vectorField: "chunk_embedding_m", position: 3) }
         #expect(error?.reason == .embedFailed)
         #expect(error?.itemIndex == 3)
         #expect(error?.message.contains("d_3") == true)
     }
 
     @Test func overlongIDIsRejected() {
-        let error = #expect(throws: IngestError.self) { try BulkEntry(id: String(repeating: "x", count: 513), fields: [:], vector: nil, position: 0) }
+        var record = Self.record
+        record.id = String(repeating: "x", count: 513)
+        let error = #expect(throws: IngestError.self) { try BulkEntry(record: record, vectorField: "v", position: 0) }
         #expect(error?.reason == .indexRejected)
     }
 

@@ -111,7 +111,7 @@ import Testing
             (ComponentFailure(reason: .resourceUnavailable, source: "/d/a.pdf", message: "no room"), JSONRPCError.executionFailedCode),
         ]
         for (failure, code) in cases {
-            let error = RPCController.error(for: failure)
+            let error = JSONRPCError(executionFailure: failure)
             #expect(error.code == code, "\(failure.reason)")
             #expect(error.data?["reason"] == .string(failure.reason.rawValue))
         }
@@ -121,7 +121,7 @@ import Testing
     /// refusal, with the bytes it sent when it checked input itself.
     @Test func aRefusedInputIsInvalidParamsAsBefore() {
         let refusal = ComponentFailure(reason: .invalidInput, source: "input", message: #""source" is required"#, refusedInput: true)
-        let error = RPCController.error(for: refusal)
+        let error = JSONRPCError(executionFailure: refusal)
         #expect(error.code == JSONRPCError.invalidParamsCode)
         #expect(error.message == #"Invalid params: input for /ingest: "source" is required"#)
         #expect(error.data == ["reason": "invalid_input"])

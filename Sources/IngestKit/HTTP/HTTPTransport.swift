@@ -18,13 +18,30 @@ package struct HTTPRequest: Sendable {
     package var method: String
     package var url: String
     package var headers: [(name: String, value: String)]
-    package var body: Data?
+    /// The body as it is sent: these parts one after the other. A document upload is three parts
+    /// (the form fields and file head, the document's own bytes, the closing boundary), so the
+    /// document is sent from the bytes the caller holds and never copied into a body of its own.
+    package var bodyParts: [Data]
 
     package init(method: String, url: String, headers: [(name: String, value: String)] = [], body: Data? = nil) {
+        self.init(method: method, url: url, headers: headers, bodyParts: body.map { [$0] } ?? [])
+    }
+
+    package init(method: String, url: String, headers: [(name: String, value: String)] = [], bodyParts: [Data]) {
         self.method = method
         self.url = url
         self.headers = headers
-        self.body = body
+        self.bodyParts = bodyParts
+    }
+
+    /// The body in one piece, nil without one. More than one part are joined (a copy): for tests
+    /// and small bodies only.
+    package var body: Data? {
+        switch bodyParts.count {
+        case 0: nil
+        case 1: bodyParts[0]
+        default: bodyParts.reduce(into: Data()) { $0.append($1) }
+        }
     }
 
     package func header(_ name: String) -> String? {
@@ -139,8 +156,14 @@ package struct AsyncHTTPTransport: HTTPTransport {
         var req = HTTPClientRequest(url: request.url)
         req.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { req.headers.add(name: name, value: value) }
-        if let body = request.body {
-            req.body = .bytes(ByteBuffer(bytes: body))
+        // Sent from the caller's Data, 4 MiB at a time: a 90 MB upload is never copied whole
+        // into a ByteBuffer (AsyncHTTPClient slices one collection lazily; BodySlices the parts).
+        switch request.bodyParts.count {
+        case 0: break
+        case 1: req.body = .bytes(request.bodyParts[0])
+        default:
+            let length = request.bodyParts.reduce(0) { $0 + $1.count }
+            req.body = .stream(BodySlices(parts: request.bodyParts), length: .known(Int64(length)))
         }
         let deadline = NIODeadline.now() + timeout.timeAmount
         do {
@@ -164,4 +187,38 @@ package struct AsyncHTTPTransport: HTTPTransport {
             throw IngestError(.serviceUnavailable, "cannot reach \(redactingCredentials(request.url)): \(cause)", transient: true, transportFailure: failure)
         }
     }
+}
+
+/// The parts of a request body as ByteBuffers of at most ``sliceBytes``, each copied from its
+/// part only when the connection asks for it.
+package struct BodySlices: AsyncSequence, Sendable {
+    package typealias Element = ByteBuffer
+    /// AsyncHTTPClient's own slice size for a collection body.
+    package static let sliceBytes = 4 << 20
+    package let parts: [Data]
+
+    package init(parts: [Data]) { self.parts = parts }
+
+    package struct AsyncIterator: AsyncIteratorProtocol {
+        let parts: [Data]
+        var part = 0
+        var offset = 0
+
+        package mutating func next() async -> ByteBuffer? {
+            while part < parts.count {
+                let data = parts[part]
+                if offset < data.count {
+                    let end = Swift.min(offset + BodySlices.sliceBytes, data.count)
+                    let slice = data[(data.startIndex + offset)..<(data.startIndex + end)]
+                    offset = end
+                    return ByteBuffer(bytes: slice)
+                }
+                part += 1
+                offset = 0
+            }
+            return nil
+        }
+    }
+
+    package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(parts: parts) }
 }

@@ -170,21 +170,43 @@ package enum JSONRPCEncoder {
         return data
     }
 
-    /// A place in a message for JSON encoded elsewhere (the component's output): a string no
-    /// message can otherwise hold, replaced by the bytes after encoding.
-    package struct Slot: Sendable {
-        let marker = "ingest-slot-" + UUID().uuidString
-        package init() {}
-        /// What to put in the message where the JSON goes.
-        package var value: JSONValue { .string(marker) }
+    /// A success response whose `result` is `{"output": output}`, where `output` is one JSON
+    /// value already encoded (the component's outcome). The envelope is written around it in
+    /// the bytes ``JSONValue/jsonData()`` gives (compact, keys sorted: `id`, `jsonrpc`, `result`),
+    /// so the output is neither decoded again nor searched for.
+    package static func result(id: JSONRPCID?, output: Data) -> Data {
+        var data = Data(#"{"id":"#.utf8)
+        data.append((id?.json ?? .null).jsonData())
+        data.append(contentsOf: #","jsonrpc":"2.0","result":{"output":"#.utf8)
+        data.append(output)
+        data.append(contentsOf: "}}".utf8)
+        return data
     }
 
-    /// `message` as compact JSON, with `slot` replaced by `json` (which must be one JSON value).
-    package static func data(_ message: JSONValue, filling slot: Slot, with json: Data) -> Data {
-        var data = message.jsonData()
-        if let range = data.range(of: Data("\"\(slot.marker)\"".utf8)) {
-            data.replaceSubrange(range, with: json)
+    /// An error response whose `error.data` also carries `outcome`, one JSON value already
+    /// encoded (a failed document's outcome), written as ``result(id:output:)`` writes its output.
+    /// Keys sorted as ``JSONValue/jsonData()`` sorts them: `error` (`code`, `data`, `message`),
+    /// `id`, `jsonrpc`; `outcome` among the other members of `data`.
+    package static func error(id: JSONRPCID?, _ error: JSONRPCError, outcome: Data) -> Data {
+        var data = Data(#"{"error":{"code":"#.utf8)
+        data.append(contentsOf: String(error.code).utf8)
+        data.append(contentsOf: #","data":{"#.utf8)
+        var members = error.data?.objectValue ?? [:]
+        members["outcome"] = nil
+        var keys = Array(members.keys)
+        keys.append("outcome")
+        for (i, key) in keys.sorted().enumerated() {
+            if i > 0 { data.append(UInt8(ascii: ",")) }
+            data.append(JSONValue.string(key).jsonData())
+            data.append(UInt8(ascii: ":"))
+            // Non-nil: every key but "outcome" comes from `members`.
+            data.append(key == "outcome" ? outcome : (members[key] ?? .null).jsonData())
         }
+        data.append(contentsOf: #"},"message":"#.utf8)
+        data.append(JSONValue.string(error.message).jsonData())
+        data.append(contentsOf: #"},"id":"#.utf8)
+        data.append((id?.json ?? .null).jsonData())
+        data.append(contentsOf: #","jsonrpc":"2.0"}"#.utf8)
         return data
     }
 }
