@@ -1,5 +1,6 @@
 import Foundation
 import IngestChunking
+import IngestDocling
 import IngestKit
 
 /// One document of a batch: read it, then preview or ingest it. Failures become outcomes.

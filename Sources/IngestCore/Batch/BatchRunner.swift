@@ -1,4 +1,5 @@
 import Foundation
+import IngestDocling
 import IngestKit
 
 /// Runs a batch of local documents through the pipeline with bounded concurrency, so memory
