@@ -56,7 +56,8 @@ package func buildApplication(
 /// Runs the worker until SIGTERM or SIGINT, then drains: `/health` says "draining" (503) at once,
 /// requests are still served for `shutdownGrace`, then the server stops accepting, finishes
 /// in-flight documents and closes idle connections. Dependencies being down never stops it.
-package func runServer(configuration: ServerConfiguration, ingester: some DocumentIngesting, logger: Logger) async throws {
+/// `leases`: the pipeline's lease keeper, run first in the group so it drains last.
+package func runServer(configuration: ServerConfiguration, ingester: some DocumentIngesting, leases: LeaseKeeper? = nil, logger: Logger) async throws {
     let state = WorkerState(podName: configuration.podName)
     let app = buildApplication(configuration: configuration, ingester: ingester, state: state, logger: logger)
     logger.info("ingest worker starting", metadata: [
@@ -68,7 +69,7 @@ package func runServer(configuration: ServerConfiguration, ingester: some Docume
     // Services shut down in reverse order: the gate first (drain, wait), then the server.
     let group = ServiceGroup(
         configuration: .init(
-            services: [app, DrainGate(state: state, grace: configuration.shutdownGrace, logger: logger)],
+            services: (leases.map { [LeaseKeeperService($0)] as [any Service] } ?? []) + [app, DrainGate(state: state, grace: configuration.shutdownGrace, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

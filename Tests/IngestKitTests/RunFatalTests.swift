@@ -7,7 +7,7 @@ import Testing
 @Suite struct RunFatalTests {
     @Test func onlyRunWideReasonsStopARun() {
         let fatal: [IngestError.Reason] = [.authFailed, .dimensionMismatch, .configuration]
-        let perDocument: [IngestError.Reason] = [.serviceUnavailable, .parseFailed, .parseTimeout, .embedFailed, .embedRejected, .indexRejected, .tooLarge, .unreadable, .unsupportedFormat, .emptyDocument, .leaseTimeout, .resourceUnavailable, .invalidInput, .cancelled, .internalError]
+        let perDocument: [IngestError.Reason] = [.serviceUnavailable, .parseFailed, .parseTimeout, .embedFailed, .embedRejected, .indexRejected, .tooLarge, .unreadable, .unsupportedFormat, .emptyDocument, .leaseTimeout, .leaseLost, .resourceUnavailable, .invalidInput, .cancelled, .internalError]
         #expect(fatal.allSatisfy { $0.isRunFatal })
         #expect(perDocument.allSatisfy { !$0.isRunFatal })
         #expect(IngestError(.serviceUnavailable, "docling restarting", transient: true).isRunFatal == false)

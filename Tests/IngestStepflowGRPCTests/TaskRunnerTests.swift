@@ -178,6 +178,7 @@ import Testing
         (.serviceUnavailable, .resourceUnavailable),
         (.embedFailed, .resourceUnavailable),
         (.leaseTimeout, .resourceUnavailable),
+        (.leaseLost, .resourceUnavailable),
         (.resourceUnavailable, .resourceUnavailable),
         (.cancelled, .componentFailed),
         (.authFailed, .componentFailed),
@@ -196,7 +197,7 @@ import Testing
     @Test func neverTimeoutNorUnreachable() {
         let reasons: [IngestError.Reason] = [
             .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed, .embedRejected,
-            .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .resourceUnavailable, .configuration, .invalidInput, .cancelled, .internalError,
+            .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .leaseLost, .resourceUnavailable, .configuration, .invalidInput, .cancelled, .internalError,
         ]
         for reason in reasons {
             #expect(![.timeout, .unreachable].contains(TaskErrorMapping.code(for: reason)))

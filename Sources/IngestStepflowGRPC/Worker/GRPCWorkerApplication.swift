@@ -15,7 +15,8 @@ import UnixSignals
 /// - `GET /ready`: readiness; 200 only while the pull stream is connected and not shutting down;
 /// - `GET /metrics`.
 /// SIGTERM/SIGINT: stop pulling, readiness off, finish and complete the tasks in flight, exit.
-package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSettings, ingester: some DocumentIngesting, logger: Logger) async throws {
+/// `leases`: the pipeline's lease keeper, run first in the group so it drains last.
+package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSettings, ingester: some DocumentIngesting, leases: LeaseKeeper? = nil, logger: Logger) async throws {
     let state = WorkerState(podName: server.podName)
     let status = PullStatus()
     let metrics = WorkerMetrics.shared
@@ -41,7 +42,7 @@ package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSett
     // Shut down in reverse order: the worker first (it drains), the HTTP server last, so probes
     // and metrics answer while documents finish.
     let group = ServiceGroup(configuration: .init(
-        services: [app, worker],
+        services: (leases.map { [LeaseKeeperService($0)] as [any Service] } ?? []) + [app, worker],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
     ))
