@@ -30,17 +30,17 @@ import Testing
         Set(await index.docs("test").values.filter { $0["source"]?.stringValue == Self.source }.compactMap { $0["generation"]?.stringValue })
     }
 
-    /// A document that takes four TTLs keeps its lease: a second writer (which does not wait)
+    /// A document that takes three TTLs keeps its lease: a second writer (which does not wait)
     /// meets it, instead of taking it over as expired and writing beside the first. Fails on
     /// the code before renewals: the lease ran out after one TTL.
     @Test func aDocumentLongerThanTheTTLKeepsItsLease() async throws {
         let (started, signal) = AsyncStream<Void>.makeStream()
-        let slow = pipeline(converter: SlowConverter(delay: .milliseconds(1200), onStart: { _ = signal.yield(()) })) { $0.leaseTTL = .milliseconds(300) }
-        let other = pipeline(converter: FakeConverter()) { $0.leaseTTL = .milliseconds(300); $0.leaseWait = .zero }
+        let slow = pipeline(converter: SlowConverter(delay: .milliseconds(2000), onStart: { _ = signal.yield(()) })) { $0.leaseTTL = .milliseconds(600) }
+        let other = pipeline(converter: FakeConverter()) { $0.leaseTTL = .milliseconds(600); $0.leaseWait = .zero }
         let (first, second) = await slow.leases.withRunning {
             async let first = try? slow.ingest(Self.version(1))
             for await _ in started { break }
-            try? await Task.sleep(for: .milliseconds(800))  // past two TTLs
+            try? await Task.sleep(for: .milliseconds(1300))  // past two TTLs
             let second = try? await other.ingest(Self.version(2))
             return (await first, second)
         }
