@@ -46,7 +46,8 @@ import Testing
         }
         #expect(first?.status == .indexed, "\(String(describing: first))")
         #expect(second?.error?.reason == .leaseTimeout, "\(String(describing: second))")
-        #expect(slow.leases.counts.renewals >= 5, "renewed \(slow.leases.counts.renewals) times")
+        // The two checks before the write and the swap, plus at least one renewal in the background.
+        #expect(slow.leases.counts.renewals >= 3, "renewed \(slow.leases.counts.renewals) times")
         #expect(await generations().count == 1)
         #expect(await index.leases.isEmpty)
     }
