@@ -182,3 +182,22 @@ def test_a_lease_of_another_namespace_waits_for_its_ttl(ingest_bin, ingest_env, 
     assert late.code == 0, late
     assert late.docs()[0]["status"] == "indexed", late
     assert time.time() >= expires - 1, "taken over before the lease of another namespace expired"
+
+
+def test_a_cli_interrupted_twice_releases_its_lease_before_it_exits(ingest_bin, ingest_env, docling, doc, index_name, services, tmp_path):
+    """Ctrl-C twice abandons the document in flight (cancellation); the lease keeper still releases
+    its lease, and drains before the process exits."""
+    a = spawn_cli(ingest_bin, ingest_env, docling.url, doc, index_name, tmp_path / "interrupted.json",
+                  {"INGEST_LEASE_TTL_SECONDS": "600"}, [])
+    try:
+        wait_for(lambda: docling.started(FILE) >= 1, 60, "the conversion")
+        wait_for(lambda: stored_lease(services.opensearch_url, index_name, str(doc)), 10, "the lease")
+        a.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        a.send_signal(signal.SIGINT)
+        out = a.communicate(timeout=30)
+    finally:
+        if a.poll() is None:
+            a.kill()
+    assert a.returncode == 130, out
+    assert stored_lease(services.opensearch_url, index_name, str(doc)) is None, "the interrupted CLI left its lease"
