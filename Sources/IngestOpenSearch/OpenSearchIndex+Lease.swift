@@ -65,6 +65,31 @@ extension OpenSearchIndex {
         return false
     }
 
+    package func renewLease(index: String, source: String, owner: LeaseOwner, ttl: Duration) async throws -> Bool {
+        let leaseIndex = Self.leaseIndexName(index)
+        let docPath = try Self.indexPath(leaseIndex) + "/_doc/" + SHA256.hex(source)
+        let what = "renewing the lease on \(redactingCredentials(source)) in index '\(leaseIndex)'"
+        let current = try await call("GET", docPath, what: what, accept: [404])
+        if current.status == 404 { return false }
+        let read = try Self.parse(current, what: "the lease of \(redactingCredentials(source))")
+        let lease = try Self.parseLease(read)
+        guard lease.ownerID == owner.id, let seqNo = lease.seqNo, let term = lease.primaryTerm else { return false }
+        var body = Self.leaseBody(source: source, owner: owner, now: Date(), ttl: ttl)
+        // The acquisition time stays the first one: people reading the index see how long it is held.
+        if case .object(var fields) = body, let acquired = read["_source"]?["acquired_at"] {
+            fields["acquired_at"] = acquired
+            body = .object(fields)
+        }
+        // Conditional on the version just read: a takeover between the GET and this PUT makes it 409.
+        let written = try await call("PUT", docPath, query: [("if_seq_no", String(seqNo)), ("if_primary_term", String(term))], json: body, what: what, accept: [404, 409])
+        if written.status != 409 { return (200..<300).contains(written.status) }
+        // 409: changed since the GET. Still ours means another renewal of this same acquisition
+        // (the keeper's and a check before writing) won the race: renewed all the same.
+        let after = try await call("GET", docPath, what: what, accept: [404])
+        guard after.status != 404 else { return false }
+        return try Self.parseLease(Self.parse(after, what: "the lease of \(redactingCredentials(source))")).ownerID == owner.id
+    }
+
     package func releaseLease(index: String, source: String, owner: LeaseOwner) async throws {
         let leaseIndex = Self.leaseIndexName(index)
         let docPath = try Self.indexPath(leaseIndex) + "/_doc/" + SHA256.hex(source)

@@ -57,7 +57,8 @@ package func buildApplication(
 /// Runs the worker until SIGTERM or SIGINT, then drains: `/health` says "draining" (503) at once,
 /// requests are still served for `shutdownGrace`, then the server stops accepting, finishes
 /// in-flight documents and closes idle connections. Dependencies being down never stops it.
-package func runServer(configuration: ServerConfiguration, ingester: some DocumentIngesting, logger: Logger) async throws {
+/// `leases`: the pipeline's lease keeper, run first in the group so it drains last.
+package func runServer(configuration: ServerConfiguration, ingester: some DocumentIngesting, leases: LeaseKeeper? = nil, logger: Logger) async throws {
     let state = WorkerState(podName: configuration.podName)
     let app = buildApplication(configuration: configuration, ingester: ingester, state: state, logger: logger)
     logger.info("ingest worker starting", metadata: [
@@ -66,5 +67,5 @@ package func runServer(configuration: ServerConfiguration, ingester: some Docume
         "max_body_bytes": "\(configuration.maxBodyBytes)",
         "execute_timeout_seconds": "\(configuration.executeTimeout.components.seconds)",
     ])
-    try await ServiceRunner.runDraining(app, drain: state.drain, grace: configuration.shutdownGrace, logger: logger)
+    try await ServiceRunner.runDraining(app, drain: state.drain, grace: configuration.shutdownGrace, stoppingLast: leases.map { [LeaseKeeperService($0)] } ?? [], logger: logger)
 }

@@ -108,8 +108,12 @@ struct RunCommand: AsyncParsableCommand {
         let stop = StopSignal()
 
         let batch = options
-        let result = await Self.runHandlingSignals(stop: stop) {
-            await runner.run(batch, observer: progress, stop: stop)
+        // The lease keeper renews the leases of documents in flight and releases them, also after
+        // a second Ctrl-C cancelled them; it drains before the clients shut down.
+        let result = await runtime.pipeline.leases.withRunning {
+            await Self.runHandlingSignals(stop: stop) {
+                await runner.run(batch, observer: progress, stop: stop)
+            }
         }
         progress.finish()
         await runtime.shutdown()

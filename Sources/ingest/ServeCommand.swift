@@ -32,9 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
         server.maxFileBytes = runtime.pipeline.settings.maxFileBytes
         do {
             if let grpc {
-                try await runGRPCWorker(server: server, settings: grpc, ingester: runtime.pipeline, logger: logger)
+                try await runGRPCWorker(server: server, settings: grpc, ingester: runtime.pipeline, leases: runtime.pipeline.leases, logger: logger)
             } else {
-                try await runServer(configuration: server, ingester: runtime.pipeline, logger: logger)
+                try await runServer(configuration: server, ingester: runtime.pipeline, leases: runtime.pipeline.leases, logger: logger)
             }
         } catch {
             await runtime.shutdown()

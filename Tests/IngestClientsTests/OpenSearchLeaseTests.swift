@@ -119,6 +119,45 @@ import Testing
         #expect(gone.requests("DELETE", Self.leaseDoc).isEmpty)
     }
 
+    /// Renewal (issue 21): a write of the lease document conditional on the version read, with a
+    /// new expiry and the first acquisition time kept.
+    @Test func renewalIsAConditionalWriteOfOurLease() async throws {
+        let http = FakeHTTPTransport()
+        http.on("GET", Self.leaseDoc, Self.stored(Self.me, expires: Date().addingTimeInterval(30), seqNo: 12))
+        http.on("PUT", Self.leaseDoc, .json(#"{"result":"updated","_seq_no":13,"_primary_term":1}"#))
+        #expect(try await makeIndex(http).renewLease(index: "documents", source: Self.source, owner: Self.me, ttl: .seconds(120)))
+        let put = try #require(http.requests("PUT", Self.leaseDoc).first)
+        #expect(put.url.contains("if_seq_no=12") && put.url.contains("if_primary_term=1"))
+        let body = try JSONValue.parse(put.body ?? Data(), what: "lease")
+        #expect(body["owner"] == .string("me#3"))
+        let expires = try #require(body["expires_at"]?.stringValue.flatMap(OpenSearchIndex.parseDate))
+        #expect(abs(expires.timeIntervalSinceNow - 120) < 5)
+    }
+
+    @Test func renewalOfALeaseTakenOverOrGoneFails() async throws {
+        // Someone else's now: no write at all.
+        let taken = FakeHTTPTransport()
+        taken.on("GET", Self.leaseDoc, Self.stored(Self.stranger, expires: Date().addingTimeInterval(600)))
+        #expect(try await !makeIndex(taken).renewLease(index: "documents", source: Self.source, owner: Self.me, ttl: .seconds(120)))
+        #expect(taken.requests("PUT", Self.leaseDoc).isEmpty)
+
+        let gone = FakeHTTPTransport()
+        gone.on("GET", Self.leaseDoc, .json(#"{"found":false}"#, status: 404))
+        #expect(try await !makeIndex(gone).renewLease(index: "documents", source: Self.source, owner: Self.me, ttl: .seconds(120)))
+
+        // Taken over between the GET and the PUT: 409, and the lease is the stranger's.
+        let raced = FakeHTTPTransport()
+        raced.on("GET", Self.leaseDoc, Self.stored(Self.me, expires: Date().addingTimeInterval(30)), Self.stored(Self.stranger, expires: Date().addingTimeInterval(600), seqNo: 9))
+        raced.on("PUT", Self.leaseDoc, Self.conflict)
+        #expect(try await !makeIndex(raced).renewLease(index: "documents", source: Self.source, owner: Self.me, ttl: .seconds(120)))
+
+        // 409 from our own concurrent renewal: still ours, renewed.
+        let ours = FakeHTTPTransport()
+        ours.on("GET", Self.leaseDoc, Self.stored(Self.me, expires: Date().addingTimeInterval(30)), Self.stored(Self.me, expires: Date().addingTimeInterval(120), seqNo: 9))
+        ours.on("PUT", Self.leaseDoc, Self.conflict)
+        #expect(try await makeIndex(ours).renewLease(index: "documents", source: Self.source, owner: Self.me, ttl: .seconds(120)))
+    }
+
     @Test func abandonedOwners() {
         let me = LeaseOwner.next()
         defer { me.finished() }

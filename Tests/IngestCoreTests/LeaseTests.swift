@@ -136,7 +136,8 @@ import Testing
     /// over at once: its pid means nothing here. Its lease is taken once it expires.
     @Test func aDeadHolderOfAnotherPIDNamespaceWaitsForTheExpiry() async throws {
         let other = LeaseOwner(process: "container-b", host: LeaseOwner.thisHost, pid: Int32.max, token: 7, pidNamespace: "pid:[1]")
-        await index.hold(index: "test", source: Self.source, by: other, for: .milliseconds(400))
+        // 1.5 s: long enough that a loaded machine still meets it before it expires.
+        await index.hold(index: "test", source: Self.source, by: other, for: .milliseconds(1500))
         #expect(try await pipeline { $0.leaseWait = .zero }.ingest(Self.version(1)).error?.reason == .leaseTimeout)
         #expect(try await pipeline { $0.leaseWait = .seconds(5) }.ingest(Self.version(1)).status == .indexed)
     }

@@ -12,7 +12,7 @@ import Testing
         .parseFailed: "parse_failed", .parseTimeout: "parse_timeout", .emptyDocument: "empty_document",
         .embedFailed: "embed_failed", .embedRejected: "embed_rejected", .indexRejected: "index_rejected",
         .authFailed: "auth_failed", .dimensionMismatch: "dimension_mismatch", .serviceUnavailable: "service_unavailable",
-        .leaseTimeout: "lease_timeout", .resourceUnavailable: "resource_unavailable", .configuration: "configuration",
+        .leaseTimeout: "lease_timeout", .leaseLost: "lease_lost", .resourceUnavailable: "resource_unavailable", .configuration: "configuration",
         .invalidInput: "invalid_input", .cancelled: "cancelled", .internalError: "internal",
     ]
 

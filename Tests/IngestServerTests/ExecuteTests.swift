@@ -109,6 +109,8 @@ import Testing
             (ComponentFailure(reason: .embedFailed, source: "/d/a.pdf", message: "503"), JSONRPCError.executionFailedCode),
             (ComponentFailure(reason: .cancelled, source: "/d/a.pdf", message: "deadline"), JSONRPCError.executionFailedCode),
             (ComponentFailure(reason: .resourceUnavailable, source: "/d/a.pdf", message: "no room"), JSONRPCError.executionFailedCode),
+            (ComponentFailure(reason: .leaseLost, source: "/d/a.pdf", message: "taken over"), JSONRPCError.executionFailedCode),
+            (ComponentFailure(reason: .leaseTimeout, source: "/d/a.pdf", message: "held"), JSONRPCError.executionFailedCode),
         ]
         for (failure, code) in cases {
             let error = JSONRPCError(executionFailure: failure)

@@ -215,6 +215,7 @@ import Testing
         (.serviceUnavailable, .resourceUnavailable),
         (.embedFailed, .resourceUnavailable),
         (.leaseTimeout, .resourceUnavailable),
+        (.leaseLost, .resourceUnavailable),
         (.resourceUnavailable, .resourceUnavailable),
         (.cancelled, .componentFailed),
         (.authFailed, .componentFailed),

@@ -31,11 +31,13 @@ package struct PipelineSettings: Sendable {
     /// INGEST_URL_TIMEOUT_SECONDS: bound on downloading one URL.
     package var urlTimeout: Duration = .seconds(120)
 
-    /// INGEST_LEASE_TTL_SECONDS: how long a per-source lease stays valid when its holder never
-    /// releases it (a process that hung). Longer than one document may take (convert + embed +
-    /// write), or a second process could take the lease over mid-write; a holder known to be dead
-    /// (same host, pid gone) is taken over at once anyway.
-    package var leaseTTL: Duration = .seconds(900)
+    /// INGEST_LEASE_TTL_SECONDS: how long a per-source lease outlives its last renewal. Holders
+    /// renew every TTL/3 while they work, so it bounds only how long a holder that died unseen
+    /// (another host or PID namespace, a hung process) blocks the source, not how long a
+    /// document may take. 120 s: it must exceed ``leaseSwapTimeout`` + ``leaseClockSkew`` (65 s
+    /// by default) for the checks before writing, and a renewal costs two small requests
+    /// (a few ms), so renewing every 40 s is cheap. README, "Leases", says why.
+    package var leaseTTL: Duration = .seconds(120)
     /// INGEST_LEASE_WAIT_SECONDS: how long a document waits for another process to finish the
     /// same source before failing with `lease_timeout`.
     package var leaseWait: Duration = .seconds(600)
@@ -62,6 +64,20 @@ package struct PipelineSettings: Sendable {
         package func connectionsPerHost(concurrency: Int) -> Int { max(minConnectionsPerHost, concurrency * 2) }
     }
 
+    /// INGEST_LEASE_CLOCK_SKEW_SECONDS: how far the hosts' clocks may disagree; the lease's
+    /// expiry is a wall-clock time other hosts compare with their own clock.
+    package var leaseClockSkew: Duration = .seconds(5)
+    /// The swap's own timeout (OPENSEARCH_TIMEOUT_SECONDS, set by ``Runtime``): a write or a
+    /// swap goes on only with this plus ``leaseClockSkew`` left on the lease.
+    package var leaseSwapTimeout: Duration = .seconds(60)
+    /// Bound on one lease release, so a shutdown or a cancelled document never waits on it.
+    package var leaseReleaseTimeout: Duration = .seconds(5)
+
+    /// The lease settings as ``LeaseKeeper`` uses them.
+    package var leaseTiming: LeaseTiming {
+        LeaseTiming(ttl: leaseTTL, writeMargin: leaseSwapTimeout + leaseClockSkew, releaseTimeout: leaseReleaseTimeout)
+    }
+
     package init() {}
 
     /// Reads the pipeline's variables. `forWorker` turns on the allowed-roots rule (none allowed
@@ -78,13 +94,24 @@ package struct PipelineSettings: Sendable {
         s.urlAllowHosts = Set(env.list("INGEST_URL_ALLOW_HOSTS", separator: ",").map { $0.lowercased() })
         s.maxFileBytes = try env.int("INGEST_MAX_FILE_BYTES", default: s.maxFileBytes, range: 1...(1 << 40))
         s.urlTimeout = try env.seconds("INGEST_URL_TIMEOUT_SECONDS", default: .seconds(120))
-        s.leaseTTL = try env.seconds("INGEST_LEASE_TTL_SECONDS", default: .seconds(900), range: 1...604_800)
-        s.leaseWait = try env.seconds("INGEST_LEASE_WAIT_SECONDS", default: .seconds(600), range: 0...604_800)
+        s.leaseTTL = try env.seconds("INGEST_LEASE_TTL_SECONDS", default: s.leaseTTL, range: 1...604_800)
+        s.leaseWait = try env.seconds("INGEST_LEASE_WAIT_SECONDS", default: s.leaseWait, range: 0...604_800)
+        s.leaseClockSkew = try env.seconds("INGEST_LEASE_CLOCK_SKEW_SECONDS", default: s.leaseClockSkew, range: 0...3_600)
         if forWorker {
             s.allowedRoots = env.list("INGEST_ALLOWED_ROOTS", separator: ":").map { PathRules.canonical($0) }
         }
         try s.validateIndexName()
         return s
+    }
+
+    /// The lease must outlive the margin a write needs, or every document would fail with
+    /// `lease_lost` right after taking it.
+    /// - Throws: `configuration` naming the three variables.
+    package func validateLeaseTiming() throws(IngestError) {
+        let margin = leaseSwapTimeout + leaseClockSkew
+        guard leaseTTL > margin else {
+            throw IngestError(.configuration, "INGEST_LEASE_TTL_SECONDS (\(Int(leaseTTL.seconds)) s) must be longer than OPENSEARCH_TIMEOUT_SECONDS + INGEST_LEASE_CLOCK_SKEW_SECONDS (\(Int(leaseSwapTimeout.seconds)) + \(Int(leaseClockSkew.seconds)) s): a document checks that its lease has that much left before it writes and swaps; raise the TTL or lower those two")
+        }
     }
 
     /// EMBEDDING_MODEL (default text-embedding-3-small) under EMBEDDING_PROVIDER: where the

@@ -105,7 +105,7 @@ package actor EmbedderProbe {
             let lasting: Set<TransportFailure> = [.connectionRefused, .hostNotFound, .noRoute, .connectTimeout, .tlsHandshake]
             return error.transportFailure.map(lasting.contains) ?? false
         case .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed, .embedRejected,
-            .indexRejected, .leaseTimeout, .resourceUnavailable, .invalidInput, .cancelled, .internalError:
+            .indexRejected, .leaseTimeout, .leaseLost, .resourceUnavailable, .invalidInput, .cancelled, .internalError:
             return false
         }
     }

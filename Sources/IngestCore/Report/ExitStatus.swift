@@ -12,7 +12,7 @@ package enum ExitStatus {
         case .authFailed, .dimensionMismatch, .configuration, .serviceUnavailable, .invalidInput:
             return 2
         case .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed,
-            .embedRejected, .indexRejected, .leaseTimeout, .resourceUnavailable, .cancelled, .internalError:
+            .embedRejected, .indexRejected, .leaseTimeout, .leaseLost, .resourceUnavailable, .cancelled, .internalError:
             return 1
         }
     }

@@ -36,6 +36,10 @@ package final class Runtime: Sendable {
         let embeddings = try Self.embeddingsConfiguration(env, model: settings.embeddingModel)
         let local = try LocalEmbeddingConfiguration.select(environment: env, cliModelPath: nil)
         let opensearch = try OpenSearchConfiguration(environment: env)
+        // The swap is one OpenSearch request: its timeout is what a lease must have left before it.
+        var settings = settings
+        settings.leaseSwapTimeout = opensearch.requestTimeout
+        try settings.validateLeaseTiming()
         let unconfigured = local == nil && !LocalEmbeddingConfiguration.apiConfigured(env)
         // The budget against the model's window, before any client exists (a throw after that
         // would leave HTTP clients to be shut down).

@@ -45,6 +45,10 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
         /// Another process kept the source's lease (was ingesting another version of it) for
         /// longer than INGEST_LEASE_WAIT_SECONDS.
         case leaseTimeout = "lease_timeout"
+        /// The source's lease was no longer ours when the document was about to write or swap
+        /// (a renewal got 409, or the lease ran out): another process may be writing the source,
+        /// so this one stopped. Transient: running it again takes the lease anew.
+        case leaseLost = "lease_lost"
         /// The worker had no room for the document's bytes (INGEST_MAX_INFLIGHT_BODY_BYTES, held
         /// by other executions) before the execution's deadline: trying again later may work.
         case resourceUnavailable = "resource_unavailable"
@@ -81,7 +85,7 @@ package struct IngestError: Error, Sendable, Equatable, CustomStringConvertible 
             case .authFailed, .dimensionMismatch, .configuration:
                 true
             case .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed,
-                .embedRejected, .indexRejected, .serviceUnavailable, .leaseTimeout, .resourceUnavailable, .invalidInput,
+                .embedRejected, .indexRejected, .serviceUnavailable, .leaseTimeout, .leaseLost, .resourceUnavailable, .invalidInput,
                 .cancelled, .internalError:
                 false
             }

@@ -111,6 +111,11 @@ package protocol ChunkIndex: Sendable {
     /// ``LeaseOwner/isAbandoned(holder:)``), is taken over.
     func acquireLease(index: String, source: String, owner: LeaseOwner, ttl: Duration) async throws -> Bool
 
+    /// Extends the lease `owner` holds to `ttl` from now with a write conditional on the lease
+    /// being the one just read (OpenSearch: `if_seq_no`/`if_primary_term`). Returns false when
+    /// the lease is no longer `owner`'s (gone, taken over, or changed under us: a 409).
+    func renewLease(index: String, source: String, owner: LeaseOwner, ttl: Duration) async throws -> Bool
+
     /// Gives the lease back, only if `owner` still holds it (a lease taken over after expiry is
     /// left to its new holder).
     func releaseLease(index: String, source: String, owner: LeaseOwner) async throws

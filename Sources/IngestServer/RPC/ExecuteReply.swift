@@ -37,7 +37,7 @@ extension JSONRPCError {
         case .internalError where failure.outcome == nil:
             self.init(code: Self.internalErrorCode, message: "Internal error while ingesting '\(failure.source)'; the worker log has the details", data: data)
         case .internalError, .unreadable, .unsupportedFormat, .tooLarge, .parseFailed, .parseTimeout, .emptyDocument, .embedFailed,
-            .embedRejected, .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .resourceUnavailable,
+            .embedRejected, .indexRejected, .authFailed, .dimensionMismatch, .serviceUnavailable, .leaseTimeout, .leaseLost, .resourceUnavailable,
             .configuration, .cancelled:
             self.init(code: Self.executionFailedCode, message: "Ingest failed for '\(failure.source)' [\(failure.reason.rawValue)]: \(failure.message)", data: data)
         }

@@ -17,9 +17,10 @@ package enum ServiceRunner {
 
     /// Runs an HTTP server until a signal, then drains: `/health` says "draining" (503) at once,
     /// requests are still served for `grace`, then the server stops accepting, answers the
-    /// requests in flight and closes idle connections.
-    package static func runDraining(_ server: some Service, drain: DrainFlag, grace: Duration, logger: Logger) async throws {
+    /// requests in flight and closes idle connections. `stoppingLast` run beside them and are
+    /// shut down after the server (the worker's lease keeper: releases after the last document).
+    package static func runDraining(_ server: some Service, drain: DrainFlag, grace: Duration, stoppingLast: [any Service] = [], logger: Logger) async throws {
         // The gate is last, so it is shut down first (drain, wait), then the server.
-        try await run([server, DrainGate(drain: drain, grace: grace, logger: logger)], logger: logger)
+        try await run(stoppingLast + [server, DrainGate(drain: drain, grace: grace, logger: logger)], logger: logger)
     }
 }

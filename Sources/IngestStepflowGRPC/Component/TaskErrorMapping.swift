@@ -16,9 +16,9 @@ package enum TaskErrorMapping {
         case .invalidInput, .unreadable, .unsupportedFormat, .emptyDocument, .parseFailed, .tooLarge:
             .invalidInput
         // A dependency is down or overloaded after our own retries, another worker kept the
-        // document's lease, or this worker had no room for the document's bytes in time:
-        // trying again later may work.
-        case .serviceUnavailable, .embedFailed, .leaseTimeout, .resourceUnavailable:
+        // document's lease (or took it over before we wrote), or this worker had no room for
+        // the document's bytes in time: trying again later may work.
+        case .serviceUnavailable, .embedFailed, .leaseTimeout, .leaseLost, .resourceUnavailable:
             .resourceUnavailable
         // A bug of ours (decoding our own output, an unexpected throw).
         case .internalError:

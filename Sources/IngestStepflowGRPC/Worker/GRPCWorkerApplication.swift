@@ -6,6 +6,7 @@ import IngestService
 import IngestWorker
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// `ingest serve --transport grpc`: the pull worker, plus HTTP on SERVER_HOST:SERVER_PORT for
 /// Kubernetes and Prometheus only (nothing else connects to a pull worker):
@@ -14,7 +15,8 @@ import NIOCore
 /// - `GET /ready`: readiness; 200 only while the pull stream is connected and not shutting down;
 /// - `GET /metrics`.
 /// SIGTERM/SIGINT: stop pulling, readiness off, finish and complete the tasks in flight, exit.
-package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSettings, ingester: some DocumentIngesting, logger: Logger) async throws {
+/// `leases`: the pipeline's lease keeper, run first in the group so it drains last.
+package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSettings, ingester: some DocumentIngesting, leases: LeaseKeeper? = nil, logger: Logger) async throws {
     let state = WorkerState(podName: server.podName)
     let status = PullStatus()
     let metrics = WorkerMetrics.shared
@@ -39,7 +41,7 @@ package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSett
     ])
     // Shut down in reverse order: the worker first (it drains), the HTTP server last, so probes
     // and metrics answer while documents finish.
-    try await ServiceRunner.run([app, worker], logger: logger)
+    try await ServiceRunner.run((leases.map { [LeaseKeeperService($0)] as [any Service] } ?? []) + [app, worker], logger: logger)
 }
 
 /// The HTTP side of the gRPC worker (tests build it without the worker).

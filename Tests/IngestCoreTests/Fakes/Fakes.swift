@@ -30,6 +30,31 @@ final class FakeConverter: DocumentConverter, @unchecked Sendable {
         """
 }
 
+/// A converter that takes its time (a Docling working on a long document): `delay` per call, or
+/// until cancelled when nil; `onStart` runs as each conversion starts.
+final class SlowConverter: DocumentConverter, @unchecked Sendable {
+    let inner = FakeConverter()
+    let delay: Duration?
+    let onStart: @Sendable () async -> Void
+
+    init(delay: Duration?, onStart: @escaping @Sendable () async -> Void = {}) {
+        self.delay = delay
+        self.onStart = onStart
+    }
+
+    func convert(_ document: SourceDocument, options: [String: JSONValue]) async throws -> ConvertedDocument {
+        await onStart()
+        if let delay {
+            try await Task.sleep(for: delay)
+        } else {
+            while true { try await Task.sleep(for: .seconds(60)) }
+        }
+        return try await inner.convert(document, options: options)
+    }
+
+    func checkHealth() async throws {}
+}
+
 /// Deterministic vectors (a hash of the text spread over `dimension` floats); counts calls and
 /// can refuse texts over a length, like a server with a smaller window.
 final class FakeEmbedder: Embedder, @unchecked Sendable {
@@ -174,7 +199,23 @@ actor InMemoryIndex: ChunkIndex {
         return true
     }
 
+    var renewals = 0
+    /// Like AsyncHTTPClient: a request from a cancelled task fails (set by the tests of the keeper).
+    var releaseFailsWhenCancelled = false
+    /// Holds every release this long (a slow or hung OpenSearch).
+    var releaseDelay: Duration?
+
+    func renewLease(index: String, source: String, owner: LeaseOwner, ttl: Duration) async throws -> Bool {
+        let key = index + "\u{0}" + source
+        guard leases[key]?.owner.id == owner.id else { return false }
+        leases[key]?.expires = .now + ttl
+        renewals += 1
+        return true
+    }
+
     func releaseLease(index: String, source: String, owner: LeaseOwner) async throws {
+        if releaseFailsWhenCancelled { try Task.checkCancellation() }
+        if let releaseDelay { try await Task.sleep(for: releaseDelay) }
         let key = index + "\u{0}" + source
         if leases[key]?.owner.id == owner.id {
             leases[key] = nil
@@ -186,4 +227,7 @@ actor InMemoryIndex: ChunkIndex {
         leases[index + "\u{0}" + source] = Lease(owner: owner, expires: .now + ttl)
     }
     func setOnWrite(_ hook: (@Sendable (String) async -> Void)?) { onWrite = hook }
+    func setReleaseFailsWhenCancelled(_ on: Bool) { releaseFailsWhenCancelled = on }
+    func setReleaseDelay(_ delay: Duration?) { releaseDelay = delay }
+    func leaseHolder(index: String, source: String) -> LeaseOwner? { leases[index + "\u{0}" + source]?.owner }
 }
