@@ -1,3 +1,4 @@
+import IngestDocling
 import IngestKit
 
 /// Dependency checks: `/health` details and `ingest doctor`.
