@@ -8,13 +8,11 @@ package struct DoclingTaskStatusResponse: Decodable, Sendable, Equatable {
     package var taskID: String
     /// `pending`, `started`, `success`, `partial_success`, `failure` or `skipped`.
     package var taskStatus: String?
-    /// Place in Docling's queue while pending.
-    package var taskPosition: Int?
     /// Docling's reason for a failed task (often just "Internal processing error.").
     package var errorMessage: String?
 
     enum CodingKeys: String, CodingKey {
-        case taskID = "task_id", taskStatus = "task_status", taskPosition = "task_position", errorMessage = "error_message"
+        case taskID = "task_id", taskStatus = "task_status", errorMessage = "error_message"
     }
 }
 

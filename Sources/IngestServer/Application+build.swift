@@ -1,5 +1,6 @@
 import Hummingbird
 import IngestCore
+import IngestKit
 import IngestService
 import IngestWorker
 import Logging
@@ -65,7 +66,7 @@ package func runServer(configuration: ServerConfiguration, ingester: some Docume
         "instance_id": "\(state.instanceID)",
         "address": "\(configuration.host):\(configuration.port)",
         "max_body_bytes": "\(configuration.maxBodyBytes)",
-        "execute_timeout_seconds": "\(configuration.executeTimeout.components.seconds)",
+        "execute_timeout_seconds": "\(configuration.executeTimeout.wholeSeconds)",
     ])
     try await ServiceRunner.runDraining(app, drain: state.drain, grace: configuration.shutdownGrace, stoppingLast: leases.map { [LeaseKeeperService($0)] } ?? [], logger: logger)
 }

@@ -78,7 +78,7 @@ package struct EmbeddingsServerConfiguration: Sendable, Equatable {
             "max_body_bytes": "\(maxBodyBytes)",
             "max_inputs": "\(maxInputs)",
             "max_concurrent_requests": "\(maxConcurrentRequests)",
-            "request_timeout_seconds": "\(requestTimeout.components.seconds)",
+            "request_timeout_seconds": "\(requestTimeout.wholeSeconds)",
             "api_key_required": "\(apiKey != nil)",
         ]
     }

@@ -33,7 +33,7 @@ struct CallbackBlobReader: BlobReader {
         } catch is PendingCallbacks.CallbackTimeout {
             throw IngestError(
                 .serviceUnavailable,
-                "the orchestrator did not answer blobs/get for blob \(blobID) within \(timeout.components.seconds) s; check that replies reach this replica (Stepflow-Instance-Id routing)"
+                "the orchestrator did not answer blobs/get for blob \(blobID) within \(timeout.wholeSeconds) s; check that replies reach this replica (Stepflow-Instance-Id routing)"
             )
         }
         switch reply {

@@ -1,3 +1,4 @@
+import IngestKit
 import Logging
 import ServiceLifecycle
 
@@ -24,7 +25,7 @@ package struct DrainGate: Service {
         // Returns when graceful shutdown is triggered (or the task is cancelled).
         try? await gracefulShutdown()
         drain.startDraining()
-        logger.info("shutdown requested: draining", metadata: ["grace_seconds": "\(grace.components.seconds)"])
+        logger.info("shutdown requested: draining", metadata: ["grace_seconds": "\(grace.wholeSeconds)"])
         if !Task.isCancelled {
             try? await Task.sleep(for: grace)
         }

@@ -185,7 +185,7 @@ package struct TaskStateMachine: Sendable {
             case .failure(.unavailable(let message)):
                 let log = Action.log(.info, "claim answered UNAVAILABLE (run being recovered or orchestrator unreachable); retrying at the next beat", ["error": message])
                 if now - claim.startedAt >= settings.claimPatience {
-                    return [log] + notClaimed("the orchestrator stayed unavailable for \(settings.claimPatience.components.seconds) s")
+                    return [log] + notClaimed("the orchestrator stayed unavailable for \(settings.claimPatience.wholeSeconds) s")
                 }
                 return [log, .wait(settings.interval, .claimRetry)]
             case .failure(.cancelled):
@@ -323,7 +323,7 @@ package struct TaskStateMachine: Sendable {
         running.completionFailures += 1
         let elapsed = now - running.completionStartedAt
         guard let delay = settings.completeRetry.delay(afterAttempt: running.completionFailures, elapsed: elapsed, jitter: jitter) else {
-            return undelivered("CompleteTask was not acknowledged within \(settings.completeRetry.maxElapsed.components.seconds) s")
+            return undelivered("CompleteTask was not acknowledged within \(settings.completeRetry.maxElapsed.wholeSeconds) s")
         }
         running.completion = .waitingRetry
         state = .running(running)

@@ -37,7 +37,7 @@ package func runGRPCWorker(server: ServerConfiguration, settings: GRPCWorkerSett
         "max_message_bytes": "\(settings.maxMessageBytes)",
         "max_assignment_bytes": "\(settings.maxAssignmentBytes)",
         "http": "\(server.host):\(server.port)",
-        "execute_timeout_seconds": "\(server.executeTimeout.components.seconds)",
+        "execute_timeout_seconds": "\(server.executeTimeout.wholeSeconds)",
     ])
     // Shut down in reverse order: the worker first (it drains), the HTTP server last, so probes
     // and metrics answer while documents finish.
