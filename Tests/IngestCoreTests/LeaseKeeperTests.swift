@@ -1,5 +1,6 @@
 import Foundation
 import IngestCore
+import IngestDocling
 import IngestKit
 import IngestTokenizer
 import Logging
