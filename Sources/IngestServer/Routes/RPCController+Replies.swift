@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import IngestKit
+import IngestWorker
 import NIOCore
 
 /// JSON replies and the request counter's labels.
