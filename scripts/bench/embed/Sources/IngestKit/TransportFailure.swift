@@ -1,0 +1,1 @@
+../../../../../Sources/IngestKit/HTTP/TransportFailure.swift
