@@ -293,7 +293,7 @@ enum RPCErrorFor {
 @Suite struct ProtobufValueEncoderTests {
     @Test func anOutcomeEncodesToTheValuesItsJSONGives() throws {
         let outcomes = [
-            DocumentOutcome(source: "/data/a.pdf", documentID: "d1", filename: "a.pdf", status: .indexed, chunks: 3, index: "docs", pages: 2, warnings: ["w"], timings: .init(convert: 0.1, chunk: 1, embed: 2.5, index: 1e-7)),
+            DocumentOutcome(source: "/data/a.pdf", documentID: "d1", filename: "a.pdf", status: .indexed, chunks: 3, index: "docs", pages: 2, warnings: [IngestWarning("w")], timings: .init(convert: 0.1, chunk: 1, embed: 2.5, index: 1e-7)),
             DocumentOutcome(source: "s3://x", status: .failed, error: .init(reason: .parseFailed, message: "bad \"pdf\" é")),
         ]
         for outcome in outcomes {
