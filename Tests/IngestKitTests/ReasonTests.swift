@@ -36,10 +36,10 @@ import Testing
     /// names it, not a silent `internal`.
     @Test func decodingAnUnknownReasonThrowsNamingIt() {
         do {
-            _ = try JSONDecoder().decode([IngestError.Reason].self, from: Data(#"["lease_lost"]"#.utf8))
+            _ = try JSONDecoder().decode([IngestError.Reason].self, from: Data(#"["quota_exceeded"]"#.utf8))
             Issue.record("an unknown reason decoded")
         } catch let DecodingError.dataCorrupted(context) {
-            #expect(context.debugDescription.contains("'lease_lost'"))
+            #expect(context.debugDescription.contains("'quota_exceeded'"))
             #expect(context.debugDescription.contains("parse_failed"))
         } catch {
             Issue.record("unexpected error \(error)")
