@@ -133,6 +133,30 @@ import Testing
         #expect(budget.limiter.inUse == 0)
     }
 
+    /// Two executions that each hold a little (a gRPC assignment's input, counted on receipt)
+    /// and then each need most of the budget (a blob of unknown size) run one after the other:
+    /// a hold that waits holds nothing, so they never wait for each other. Before, each kept its
+    /// input and waited for the rest until its deadline (seen live: two runs stuck for 15 min).
+    @Test(.timeLimit(.minutes(1))) func twoHoldsThatEachHoldALittleAndNeedMostDoNotWaitForEachOther() async throws {
+        let budget = DocumentBudget(limitBytes: 1000, maxFileBytes: 10_000)
+        let first = BudgetHold(budget: budget), second = BudgetHold(budget: budget)
+        try await first.reserve(upTo: 100)
+        try await second.reserve(upTo: 100)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for hold in [first, second] {
+                group.addTask {
+                    let added = try await hold.reserve(upTo: 10_000)
+                    let held = hold.held
+                    hold.releaseAll()
+                    #expect(added == 900)
+                    return held
+                }
+            }
+            for try await held in group { #expect(held == 1000) }
+        }
+        #expect(budget.limiter.inUse == 0)
+    }
+
     @Test func theJSONBlobCapIsFourThirdsPlus64KiB() {
         #expect(DocumentBudget(limitBytes: 1, maxFileBytes: 3_000).maxJSONBlobBytes == 4_000 + 65_536)
     }

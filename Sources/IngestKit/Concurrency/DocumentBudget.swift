@@ -55,14 +55,22 @@ package final class BudgetHold: Sendable {
     /// - Returns: the bytes reserved (0 when this hold has the whole budget already).
     /// - Throws: `IngestError` `cancelled` when the execution is cancelled (its deadline, its
     ///   caller) while waiting; ``cancelledWhileWaiting`` then says so.
+    ///
+    /// A hold never waits while it holds bytes: it gives back what it holds and waits for the
+    /// sum. Otherwise two executions that each hold a little (a gRPC assignment's input, counted
+    /// on receipt) and each need most of the budget (a blob of unknown size) would wait for each
+    /// other until their deadlines. Bytes given back while waiting are still in memory, but they
+    /// are at most the assignment's input, which the pull stream's limit already bounds.
     @discardableResult
     package func reserve(upTo bytes: Int) async throws(IngestError) -> Int {
-        let bytes = min(max(0, bytes), budget.limitBytes - held)
+        let holding = held
+        let bytes = min(max(0, bytes), budget.limitBytes - holding)
         guard bytes > 0 else { return 0 }
+        if holding > 0 { giveBack(holding) }
         do {
-            let taken = try await budget.limiter.acquire(weight: bytes)
+            let taken = try await budget.limiter.acquire(weight: holding + bytes)
             state.withLock { $0.held += taken }
-            return taken
+            return taken - holding
         } catch {
             state.withLock { $0.cancelledWhileWaiting = true }
             throw IngestError(.cancelled, "the execution was cancelled while it waited for room in INGEST_MAX_INFLIGHT_BODY_BYTES")
