@@ -30,7 +30,7 @@ extension IngestPipeline {
     /// How the wait for a lease held elsewhere backs off: the one back-off type of the package.
     /// Unbounded here: the wait's deadline (INGEST_LEASE_WAIT_SECONDS) is checked by the loop,
     /// which also shortens the last sleep to it, so the last attempt comes at the deadline.
-    package static let leaseWaitPolicy = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(200), maxDelay: .seconds(1), maxElapsed: .seconds(Int64(Int32.max)))
+    package static let leaseWaitPolicy = RetryPolicy.unbounded(baseDelay: .milliseconds(200), maxDelay: .seconds(1))
 
     /// Takes the lease, waiting while another process holds it. Returns when the winning request
     /// started (the lease is certainly ours until then + TTL).
